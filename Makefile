@@ -1,0 +1,77 @@
+# Entry points for developers and CI. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV := source .local/env &&
+PYTEST_ARGS ?=
+
+.PHONY: help venv tools manifests check-manifests lint unit cluster-up cluster-down install \
+	integration e2e test demo run bench clean
+
+help:
+	@echo "make demo          local control plane + node agent + operator + the seed's example cluster"
+	@echo "make test          lint, unit, then integration and e2e tests on the local environment"
+	@echo "make tools         build the control plane and etcd (cached outside the checkout)"
+	@echo "make cluster-up    start the local environment (state under .local/)"
+	@echo "make cluster-down  stop it and remove every process, mount, netns and bridge"
+	@echo "make install       apply the CRDs to the running environment"
+	@echo "make manifests     regenerate manifests/crds from the pydantic types"
+	@echo "make run           run the operator from the checkout inside the cluster network"
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+tools:
+	hack/build-tools.sh
+
+manifests: venv
+	$(PY) -m api.crdgen --out manifests/crds
+
+check-manifests: venv
+	$(PY) -m api.crdgen --check --out manifests/crds
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) hack/check-imports.py
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
+
+cluster-up: venv tools
+	hack/cluster-up.sh
+
+cluster-down:
+	hack/cluster-down.sh
+
+install: cluster-up
+	$(ENV) kubectl apply --server-side --force-conflicts -f manifests/crds/ >/dev/null
+	$(ENV) kubectl wait --for condition=established --timeout=60s -f manifests/crds/ >/dev/null
+
+integration: install
+	$(ENV) $(VENV)/bin/pytest -q tests/integration $(PYTEST_ARGS)
+
+e2e: install
+	$(ENV) $(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
+
+test: lint check-manifests unit install
+	$(ENV) $(VENV)/bin/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
+
+run: install
+	hack/in-cluster $(VENV)/bin/etcd-operator --cluster-wide --log-format text
+
+demo: install
+	hack/demo.sh
+
+bench: install
+	$(ENV) $(PY) bench/informer_bench.py
+
+clean: cluster-down
+	rm -rf .local $(VENV)

@@ -1,0 +1,1 @@
+"""The etcd operator: controller runtime, reconcilers and the process that runs them."""
