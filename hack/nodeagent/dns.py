@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from typing import Any
+from typing import Any, cast
 
 import dns.exception
 import dns.flags
@@ -200,8 +200,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
