@@ -243,7 +243,11 @@ class LeaderElector:
             work.result()  # re-raise the work's own exception, if any
 
     async def release(self) -> None:
-        """Gives the lease up (holder cleared) so a standby takes over without waiting."""
+        """Gives the lease up (holder cleared) so a standby takes over without waiting.
+
+        run() does this itself when the work returns; call it after cancelling run() (never
+        while run() is still renewing). A lease held by someone else is left alone.
+        """
         self._set_leading(False)
         try:
             current = await self._store.get()
