@@ -161,13 +161,18 @@ class KubeObject(WireModel):
     kind: str
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
 
-    @model_validator(mode="after")
-    def _check_type_meta(self) -> Self:
-        if self.api_version != API_VERSION:
-            raise ValueError(f"apiVersion must be {API_VERSION}, not {self.api_version!r}")
-        if self.kind != self.names.kind:
-            raise ValueError(f"kind must be {self.names.kind}, not {self.kind!r}")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _check_type_meta(cls, data: Any) -> Any:
+        """Rejects another kind up front, rather than with errors about its fields."""
+        if isinstance(data, dict):
+            api_version = data.get("apiVersion", API_VERSION)
+            kind = data.get("kind", cls.names.kind)
+            if api_version != API_VERSION:
+                raise ValueError(f"apiVersion must be {API_VERSION}, not {api_version!r}")
+            if kind != cls.names.kind:
+                raise ValueError(f"kind must be {cls.names.kind}, not {kind!r}")
+        return data
 
     @property
     def name(self) -> str:
