@@ -174,9 +174,13 @@ class Informer:
             await asyncio.gather(task, return_exceptions=True)
 
     async def run(self) -> None:
-        """The reflector loop; runs until cancelled."""
+        """The reflector loop; runs until cancelled.
+
+        A restarted informer (stop, then start) resumes watching from its last
+        resourceVersion; if the API no longer has it, the 410 leads to a relist.
+        """
         backoff = Backoff(self.timings.backoff_initial, self.timings.backoff_max, self._rng)
-        need_list = True
+        need_list = not (self.has_synced and self._rv)
         while True:
             try:
                 if need_list:
@@ -192,7 +196,7 @@ class Informer:
                 self.stats.relists_expired += 1
                 log.info("%s: %s; relisting", self._describe(), exc)
             except ApiError as exc:
-                if _needs_relist(exc):
+                if needs_relist(exc):
                     need_list = True
                     self.stats.relists_expired += 1
                     log.info("%s: %s; relisting", self._describe(), exc)
@@ -317,7 +321,7 @@ class Informer:
         return f"{k.resource.plural}/{k.namespace or '*'}" + (f"[{selectors}]" if selectors else "")
 
 
-def _needs_relist(exc: ApiError) -> bool:
+def needs_relist(exc: ApiError) -> bool:
     """410, or a resourceVersion the API has not reached (e.g. after an etcd restore)."""
     if exc.gone:
         return True
@@ -338,4 +342,5 @@ __all__ = [
     "WatchError",
     "WatchTimings",
     "classify_error_event",
+    "needs_relist",
 ]

@@ -18,7 +18,8 @@ from controller.cache import (
     owning_cluster,
     split_key,
 )
-from controller.informer import Informer, ResourceExpired, WatchError
+from controller.clients.kube import ApiError
+from controller.informer import Informer, ResourceExpired, WatchError, needs_relist
 from controller.resources import PODS
 
 Event = tuple[str, Obj | None, Obj | None]
@@ -208,3 +209,18 @@ def test_custom_indexers_are_pluggable() -> None:
     assert store.index_names == ["phase"]
     with pytest.raises(KeyError):
         store.by_index(BY_CLUSTER, "ns/x")
+
+
+def test_http_410_and_too_large_answers_mean_relist() -> None:
+    gone = ApiError(410, {"kind": "Status", "code": 410, "reason": "Expired"})
+    too_large = ApiError(
+        504,
+        {
+            "code": 504,
+            "reason": "Timeout",
+            "details": {"causes": [{"reason": "ResourceVersionTooLarge"}]},
+        },
+    )
+    assert needs_relist(gone) and needs_relist(too_large)
+    assert not needs_relist(ApiError(500, {"code": 500, "reason": "InternalError"}))
+    assert not needs_relist(ApiError(503, "service unavailable"))
