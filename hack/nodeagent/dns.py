@@ -132,47 +132,8 @@ class ClusterDNS:
         return self._zone
 
     def answer(self, wire: bytes, max_size: int | None) -> bytes | None:
-        """The reply to one query message; None when it is not even a parsable header."""
-        try:
-            query = dns.message.from_wire(wire)
-        except dns.exception.DNSException:
-            return _formerr(wire)
-        response = dns.message.make_response(query)
-        response.flags &= ~dns.flags.RA
-        if query.opcode() != dns.opcode.QUERY or len(query.question) != 1:
-            response.set_rcode(dns.rcode.NOTIMP if len(query.question) == 1 else dns.rcode.FORMERR)
-            return response.to_wire()
-        question = query.question[0]
-        qname = question.name.to_text()
-        qtype = dns.rdatatype.to_text(question.rdtype)
         zone = self.zone()
-        if zone is None:
-            rcode = "SERVFAIL" if self._empty.in_zone(qname) else "REFUSED"
-            response.set_rcode(dns.rcode.from_text(rcode))
-            return response.to_wire()
-        self._fill(response, zone.lookup(qname, qtype), zone)
-        limit = max_size or 65535
-        if query.edns >= 0 and max_size:
-            limit = max(max_size, min(query.payload, 65535))
-        try:
-            return response.to_wire(max_size=limit)
-        except dns.exception.TooBig:
-            response.answer, response.additional = [], []
-            response.flags |= dns.flags.TC
-            return response.to_wire()
-
-    def _fill(self, response: dns.message.Message, answer: Answer, zone: Zone) -> None:
-        response.set_rcode(dns.rcode.from_text(answer.rcode))
-        if answer.authoritative:
-            response.flags |= dns.flags.AA
-        response.answer += _rrsets(answer.records)
-        response.additional += _rrsets(answer.additional)
-        if answer.authoritative and not answer.records:
-            # Negative answers carry the SOA, whose minimum bounds how long they are cached.
-            soa = f"ns.dns.{zone.origin} hostmaster.{zone.origin} 1 {TTL} {TTL} 86400 {TTL}"
-            response.authority.append(
-                dns.rrset.from_text(zone.origin, TTL, dns.rdataclass.IN, "SOA", soa)
-            )
+        return respond(wire, zone or self._empty, synced=zone is not None, max_size=max_size)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -212,6 +173,53 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
+def respond(wire: bytes, zone: Zone, *, synced: bool, max_size: int | None) -> bytes | None:
+    """The reply to one query message (pure); None when not even the header is parsable.
+
+    `max_size` is the UDP limit without EDNS (None over TCP); not `synced` means the data
+    is not there yet, so cluster names get SERVFAIL.
+    """
+    try:
+        query = dns.message.from_wire(wire)
+    except dns.exception.DNSException:
+        return _formerr(wire)
+    response = dns.message.make_response(query)
+    response.flags &= ~dns.flags.RA
+    if query.opcode() != dns.opcode.QUERY or len(query.question) != 1:
+        response.set_rcode(dns.rcode.NOTIMP if len(query.question) == 1 else dns.rcode.FORMERR)
+        return response.to_wire()
+    question = query.question[0]
+    qname = question.name.to_text()
+    if not synced:
+        rcode = dns.rcode.SERVFAIL if zone.in_zone(qname) else dns.rcode.REFUSED
+        response.set_rcode(rcode)
+        return response.to_wire()
+    _fill(response, zone.lookup(qname, dns.rdatatype.to_text(question.rdtype)), zone, qname)
+    limit = max_size or 65535
+    if query.edns >= 0 and max_size:
+        limit = max(max_size, min(query.payload, 65535))
+    try:
+        return response.to_wire(max_size=limit)
+    except dns.exception.TooBig:
+        response.answer, response.additional = [], []
+        response.flags |= dns.flags.TC
+        return response.to_wire()
+
+
+def _fill(response: dns.message.Message, answer: Answer, zone: Zone, qname: str) -> None:
+    response.set_rcode(dns.rcode.from_text(answer.rcode))
+    if not answer.authoritative:
+        return
+    response.flags |= dns.flags.AA
+    response.answer += _rrsets(answer.records)
+    response.additional += _rrsets(answer.additional)
+    if not answer.records:
+        # Negative answers carry the SOA, whose minimum bounds how long they are cached.
+        apex = zone.reverse_origin if qname.lower().endswith(".in-addr.arpa.") else zone.origin
+        soa = f"ns.dns.{zone.origin} hostmaster.{zone.origin} 1 {TTL} {TTL} 86400 {TTL}"
+        response.authority.append(dns.rrset.from_text(apex, TTL, dns.rdataclass.IN, "SOA", soa))
+
+
 def _rrsets(records: list[Any]) -> list[dns.rrset.RRset]:
     grouped: dict[tuple[str, str], list[str]] = {}
     for rec in records:
@@ -227,7 +235,7 @@ def _formerr(wire: bytes) -> bytes | None:
     if len(wire) < 12:
         return None
     (qid,) = struct.unpack("!H", wire[:2])
-    flags = dns.flags.QR | dns.rcode.FORMERR
+    flags = int(dns.flags.QR) | int(dns.rcode.FORMERR)
     return struct.pack("!HHHHHH", qid, flags, 0, 0, 0, 0)
 
 

@@ -70,6 +70,12 @@ class Zone:
         self.ptr: dict[str, set[str]] = defaultdict(set)
         self._interior: set[str] = set()
 
+    @property
+    def reverse_origin(self) -> str:
+        """The reverse zone of the pod network, e.g. 213.10.in-addr.arpa. for a /16."""
+        octets = self.pod_network.network_address.packed[: self.pod_network.prefixlen // 8]
+        return ".".join(str(b) for b in reversed(octets)) + ".in-addr.arpa."
+
     def finish(self) -> None:
         """Records every ancestor of a name, so empty non-terminals answer NODATA."""
         for name in self.names:

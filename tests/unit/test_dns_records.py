@@ -1,10 +1,14 @@
-"""Cluster DNS record computation (nodeagent.dnsrecords), table-driven."""
+"""Cluster DNS: record computation (nodeagent.dnsrecords) and replies, table-driven."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dns.flags
+import dns.message
+import dns.rcode
 import pytest
+from nodeagent.dns import respond
 from nodeagent.dnsrecords import NOERROR, NXDOMAIN, REFUSED, Record, Zone, build_zone
 
 Obj = dict[str, Any]
@@ -210,3 +214,87 @@ def test_other_cluster_domain() -> None:
     assert [r.data for r in zone.lookup("a.ns1.svc.k8s.test.", "A").records] == ["10.213.1.9"]
     assert zone.lookup("a.ns1.svc.cluster.local.", "A").rcode == REFUSED
     assert [r.data for r in zone.lookup("a.ns1.svc.", "A").records] == ["10.213.1.9"]
+
+
+# Wire level: nodeagent.dns.respond turns a query message into the reply message.
+
+
+def ask(name: str, rdtype: str = "A", *, synced: bool = True, **kw: Any) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, **kw)
+    reply = respond(query.to_wire(), WORLD, synced=synced, max_size=512)
+    assert reply is not None
+    return dns.message.from_wire(reply)
+
+
+def test_wire_answer_is_authoritative_with_short_ttl() -> None:
+    reply = ask(f"web.ns1.svc.{D}")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert reply.flags & dns.flags.AA and not reply.flags & dns.flags.RA
+    (rrset,) = reply.answer
+    assert sorted(rd.to_text() for rd in rrset) == ["10.213.1.2", "10.213.1.4"]
+    assert rrset.ttl == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "rdtype", "rcode", "soa_owner"),
+    [
+        (f"nosuch.ns1.svc.{D}", "A", dns.rcode.NXDOMAIN, D),
+        (f"web.ns1.svc.{D}", "AAAA", dns.rcode.NOERROR, D),
+        ("99.99.213.10.in-addr.arpa.", "PTR", dns.rcode.NXDOMAIN, "213.10.in-addr.arpa."),
+    ],
+)
+def test_wire_negative_answers_carry_the_soa(
+    name: str, rdtype: str, rcode: dns.rcode.Rcode, soa_owner: str
+) -> None:
+    reply = ask(name, rdtype)
+    assert reply.rcode() == rcode and not reply.answer
+    (soa,) = reply.authority
+    assert soa.name.to_text() == soa_owner and soa[0].minimum == 5
+
+
+def test_wire_outside_names_are_refused_without_authority() -> None:
+    reply = ask("example.org.")
+    assert reply.rcode() == dns.rcode.REFUSED
+    assert not reply.answer and not reply.authority and not reply.flags & dns.flags.AA
+
+
+@pytest.mark.parametrize(
+    ("name", "rcode"),
+    [(f"web.ns1.svc.{D}", dns.rcode.SERVFAIL), ("example.org.", dns.rcode.REFUSED)],
+)
+def test_wire_before_the_first_sync(name: str, rcode: dns.rcode.Rcode) -> None:
+    assert ask(name, synced=False).rcode() == rcode
+
+
+def test_wire_srv_carries_addresses_in_additional() -> None:
+    reply = ask(f"_client._tcp.etcd.ns1.svc.{D}", "SRV")
+    assert len(reply.answer[0]) == 2
+    names = sorted(rrset.name.to_text() for rrset in reply.additional)
+    assert names == [f"etcd-0.etcd.ns1.svc.{D}", f"etcd-1.etcd.ns1.svc.{D}"]
+
+
+BIG = build_zone(
+    [service("big", headless=True)],
+    [slice_("big", *(endpoint(f"10.213.7.{i}") for i in range(1, 61)))],
+    [],
+)
+
+
+@pytest.mark.parametrize(
+    ("edns", "max_size", "truncated"),
+    [(False, 512, True), (True, 512, False), (False, None, False)],
+)
+def test_wire_truncation(edns: bool, max_size: int | None, truncated: bool) -> None:
+    query = dns.message.make_query(f"big.ns1.svc.{D}", "A", use_edns=0 if edns else None)
+    wire = respond(query.to_wire(), BIG, synced=True, max_size=max_size)
+    assert wire is not None
+    reply = dns.message.from_wire(wire)
+    assert bool(reply.flags & dns.flags.TC) is truncated
+    assert sum(len(r) for r in reply.answer) == (0 if truncated else 60)
+
+
+def test_wire_garbage() -> None:
+    assert respond(b"\x01", WORLD, synced=True, max_size=512) is None
+    reply = respond(b"\x12\x34" + b"\xff" * 20, WORLD, synced=True, max_size=512)
+    assert reply is not None and reply[:2] == b"\x12\x34"
+    assert reply[3] & 0x0F == dns.rcode.FORMERR
