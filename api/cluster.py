@@ -44,6 +44,7 @@ class PodPolicy(WireModel):
             cel="!has(self.labels) || self.labels.all(k, k != 'app' && !k.startsWith('etcd_'))",
             message="spec.pod.labels must not use the operator's reserved keys 'app' and 'etcd_*'",
             check=_no_reserved_labels,
+            field_path=".labels",
         ),
     )
 
@@ -251,6 +252,7 @@ class EtcdCluster(KubeObject):
             message=f"metadata.name must be at most {defaults.MAX_CLUSTER_NAME_LENGTH}"
             " characters (member pod names add an 11-character suffix)",
             check=_name_fits,
+            field_path=".metadata.name",
         ),
     )
 

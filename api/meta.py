@@ -26,18 +26,30 @@ class CrossFieldRule:
     """A rule spanning fields: a CEL expression for the API server and the same check in Python.
 
     `check` receives the model instance and returns True when the object is valid. `message`
-    names the fields involved; both layers report it verbatim.
+    names the fields involved; both layers report it verbatim. `field_path` (relative to the
+    object the rule sits on) is where the API server reports the error, `reason` how
+    (FieldValueInvalid by default, FieldValueRequired for a missing field).
     """
 
     cel: str
     message: str
     check: Callable[[Any], bool]
+    field_path: str | None = None
+    reason: str | None = None
+
+    def to_schema(self) -> dict[str, str]:
+        rule = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            rule["fieldPath"] = self.field_path
+        if self.reason:
+            rule["reason"] = self.reason
+        return rule
 
 
 def _schema_extra(schema: dict[str, Any], model: type[BaseModel]) -> None:
     rules: tuple[CrossFieldRule, ...] = getattr(model, "cross_field_rules", ())
     if rules:
-        schema["x-kubernetes-validations"] = [{"rule": r.cel, "message": r.message} for r in rules]
+        schema["x-kubernetes-validations"] = [r.to_schema() for r in rules]
     if getattr(model, "preserve_unknown_fields", False):
         schema["x-kubernetes-preserve-unknown-fields"] = True
 

@@ -79,6 +79,7 @@ class EtcdRestore(KubeObject):
             message="metadata.name must equal spec.etcdCluster.name"
             " (the restored cluster takes the restore's name)",
             check=_named_after_cluster,
+            field_path=".metadata.name",
         ),
     )
 

@@ -108,4 +108,6 @@ def _source_required(type_field: str, type_attr: str, kind: BackupStorageType) -
         cel=f"self.{type_field} != '{kind.value}' || has(self.{source})",
         message=f"spec.{source} is required when spec.{type_field} is {kind.value}",
         check=check,
+        field_path=f".{source}",
+        reason="FieldValueRequired",
     )

@@ -17,8 +17,9 @@ _TYPE_META = {
         "description": "The versioned schema of this representation of an object.",
     },
     "kind": {"type": "string", "description": "The REST resource this object represents."},
-    # The API server validates metadata itself; a CRD schema may only say it is an object.
-    "metadata": {"type": "object"},
+    # The API server validates metadata itself; a CRD schema may only restrict name and
+    # generateName. Listing name lets validation rules report errors at metadata.name.
+    "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
 }
 
 

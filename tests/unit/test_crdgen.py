@@ -160,6 +160,7 @@ def test_cross_field_rules_are_in_the_schema_with_messages_naming_fields() -> No
             "rule": "self.metadata.name.size() <= 52",
             "message": "metadata.name must be at most 52 characters"
             " (member pod names add an 11-character suffix)",
+            "fieldPath": ".metadata.name",
         }
     ]
     for kind in KINDS:
