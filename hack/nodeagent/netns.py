@@ -26,6 +26,7 @@ NETNS_DIR = "/run/netns"
 HOST_VETH_PREFIX = "eoh"  # host end of a pod's veth pair, on the bridge
 PEER_VETH_PREFIX = "eop"  # pod end before it is moved into the namespace and renamed eth0
 IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+ARP_NOTIFY = "/proc/sys/net/ipv4/conf/all/arp_notify"
 
 
 class NetnsError(RuntimeError):
@@ -153,6 +154,9 @@ async def setup_pod_network(
     await _ip("-n", netns, "link", "set", peer, "name", "eth0")
     await _ip("-n", netns, "addr", "add", f"{ip}/{prefix}", "dev", "eth0")
     await _ip("-n", netns, "link", "set", "lo", "up")
+    # A pod IP is often reused by the next pod with a new MAC: announce it when eth0 comes up
+    # (gratuitous ARP), or neighbours keep sending to the dead MAC for a while.
+    await _ip("netns", "exec", netns, "sh", "-c", f"echo 1 > {ARP_NOTIFY}")
     await _ip("-n", netns, "link", "set", "eth0", "up")
     await _ip("-n", netns, "route", "replace", "default", "via", gateway, "dev", "eth0")
     await _ip("link", "set", host_veth, "master", bridge)
@@ -162,8 +166,20 @@ async def setup_pod_network(
 
 async def teardown_pod_network(netns: str) -> None:
     """Removes the veth pair and the namespace (processes still inside keep it alive)."""
+    gone = (
+        [
+            info["local"]
+            for link in await _ip_json("-n", netns, "addr", "show", "dev", "eth0")
+            for info in link.get("addr_info", [])
+            if info.get("family") == "inet"
+        ]
+        if _netns_exists(netns)
+        else []
+    )
     await _ip("link", "del", host_veth_name(netns), check=False)
     await _ip("link", "del", peer_veth_name(netns), check=False)
+    for addr in gone:  # forget its MAC on the host side, for the next pod with this IP
+        await _ip("neigh", "flush", "to", addr, check=False)
     rc, _, err = await _ip("netns", "del", netns, check=False)
     if rc != 0 and _netns_exists(netns):
         raise NetnsError(f"deleting netns {netns}: {err.strip()}")
