@@ -69,6 +69,15 @@ class WireModel(BaseModel):
     # True for embedded Kubernetes types: the CRD keeps fields the schema does not list.
     preserve_unknown_fields: ClassVar[bool] = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        """A null field is an absent one, as the API server treats it (it prunes nulls). Go
+        clients such as CoreOS's operator write nulls for empty slices and zero times."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
     @model_validator(mode="after")
     def _check_cross_field_rules(self) -> Self:
         for rule in self.cross_field_rules:

@@ -24,6 +24,7 @@ from api import (
     KubeObject,
     ObjectMeta,
     find_condition,
+    parse_object,
     remove_condition,
     set_condition,
 )
@@ -174,3 +175,28 @@ def test_timestamps_are_written_in_utc_at_second_precision() -> None:
     document["status"]["lastSuccessDate"] = "2026-11-28T06:00:00.5+01:00"
     backup = EtcdBackup.model_validate(document)
     assert backup.to_dict()["status"]["lastSuccessDate"] == "2026-11-28T05:00:00Z"
+
+
+def test_nulls_written_by_go_clients_read_as_absent() -> None:
+    """CoreOS's operator wrote `conditions: null` and `lastSuccessDate: null` for empty values."""
+    cluster = EtcdCluster.model_validate(
+        {
+            "kind": "EtcdCluster",
+            "metadata": {"name": "old", "labels": None},
+            "spec": {"size": 3, "pod": None, "TLS": None},
+            "status": {"phase": "Running", "conditions": None, "members": {"ready": None}},
+        }
+    )
+    assert cluster.status.conditions == [] and cluster.status.members.ready == []
+    assert cluster.to_dict()["status"] == {"phase": "Running", "members": {}}
+    backup = EtcdBackup.model_validate(
+        full(EtcdBackup) | {"status": {"succeeded": True, "lastSuccessDate": None}}
+    )
+    assert backup.status.last_success_date is None
+
+
+def test_parse_object_picks_the_kind() -> None:
+    for kind in KINDS:
+        assert type(parse_object(full(kind))) is kind
+    with pytest.raises(ValueError, match="not a kind of"):
+        parse_object({"kind": "Pod"})
