@@ -135,12 +135,13 @@ async def run(opts: Options) -> int:
     try:
         for server in servers:
             await server.start()
+        election = mgr.leader_election
         log.info(
             "starting",
             extra={
                 "namespace": mgr.namespace or "*",
                 "controllers": ",".join(c.name for c in mgr.controllers),
-                "leader_elect": opts.leader_elect,
+                "identity": election.identity if election else None,
             },
         )
         await mgr.run()

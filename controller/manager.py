@@ -234,6 +234,10 @@ class Manager:
         return all(inf.has_synced for inf in self._informers.values())
 
     @property
+    def leader_election(self) -> LeaderElectionConfig | None:
+        return self._election
+
+    @property
     def is_leader(self) -> bool:
         return self._election is None or (self._elector is not None and self._elector.is_leader)
 
