@@ -1,0 +1,148 @@
+"""The agent process: N Nodes with their kubelet endpoints, cluster DNS, the local provisioner.
+
+Start: end a previous run's leftovers, make sure the bridge exists, register the Nodes, serve.
+SIGTERM/SIGINT: stop every pod's processes within their grace periods (capped so the whole
+shutdown fits cluster-down's wait), tear down their namespaces, exit 0. Nodes stay registered.
+Background services are supervised: one that fails is logged and restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from controller.clients.kube import KubeClient
+from nodeagent import netns
+from nodeagent.cleanup import stop_leftovers
+from nodeagent.config import AgentConfig, StatePaths
+from nodeagent.context import AgentContext
+from nodeagent.images import ImageTable
+from nodeagent.kubeletserver import KubeletServer
+from nodeagent.node import Node
+from nodeagent.procs import ProcTable
+
+log = logging.getLogger(__name__)
+BUSYBOX = "/bin/busybox"
+
+
+def prepare_busybox(paths: StatePaths) -> None:
+    """A bin dir with one symlink per busybox applet: the busybox image's programs."""
+    bin_dir = paths.images / "busybox" / "bin"
+    if not os.path.exists(BUSYBOX):
+        log.warning("%s is missing: busybox images will fail (apt-get install busybox)", BUSYBOX)
+        shutil.rmtree(bin_dir, ignore_errors=True)
+        return
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in applets.stdout.split():
+        link = bin_dir / name
+        if not link.is_symlink():
+            link.symlink_to(BUSYBOX)
+
+
+def node_resources() -> dict[str, str]:
+    """Each Node advertises the whole host (they all share it)."""
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    disk = shutil.disk_usage("/")
+    return {
+        "cpu": str(os.cpu_count() or 1),
+        "memory": f"{mem_kib}Ki",
+        "pods": "110",
+        "ephemeral-storage": f"{disk.total // 1024}Ki",
+    }
+
+
+async def supervise(name: str, start: Callable[[], Awaitable[None]]) -> None:
+    """Runs `start()` again (with back-off) whenever it fails or returns."""
+    delay = 1.0
+    while True:
+        try:
+            await start()
+            log.warning("%s ended; restarting", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting in %.0fs", name, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+def _optional_services(ctx: AgentContext) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """ClusterDNS and LocalProvisioner, when their modules are present."""
+    cfg = ctx.config
+    services: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if cfg.run_dns:
+        try:
+            from nodeagent.dns import ClusterDNS
+        except ImportError as exc:
+            log.warning("cluster DNS not available: %s", exc)
+        else:
+            dns = ClusterDNS(
+                ctx.kube, listen=cfg.cluster_dns, port=cfg.dns_port, domain=cfg.cluster_domain
+            )
+            services.append(("cluster DNS", dns.run))
+    if cfg.run_provisioner:
+        try:
+            from nodeagent.provisioner import LocalProvisioner
+        except ImportError as exc:
+            log.warning("local provisioner not available: %s", exc)
+        else:
+            prov = LocalProvisioner(ctx.kube, Path(cfg.volumes_root))
+            services.append(("local provisioner", prov.run))
+    return services
+
+
+async def run(config: AgentConfig) -> int:
+    paths = StatePaths(config.state)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    await stop_leftovers(config, paths)
+    await netns.ensure_bridge(config.bridge, f"{config.gateway}/{config.prefix_len}")
+    prepare_busybox(paths)
+    kube = await KubeClient.connect(str(config.kubeconfig_path))
+    ctx = AgentContext(
+        kube=kube,
+        config=config,
+        paths=paths,
+        procs=ProcTable(paths.procs),
+        images=ImageTable.load(config.root, paths.root, config.images_file),
+        node_allocatable=node_resources(),
+    )
+    nodes = [Node(ctx, i) for i in range(1, config.nodes + 1)]
+    servers = [KubeletServer(node, config.pki) for node in nodes]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(supervise(f"node {n.name}", n.run)) for n in nodes]
+    tasks += [asyncio.create_task(supervise(name, fn)) for name, fn in _optional_services(ctx)]
+    for server in servers:
+        try:
+            await server.start()
+        except (OSError, ValueError) as exc:
+            log.error("%s: kubelet endpoint not served: %s", server.node.name, exc)
+    log.info("node agent running: %d nodes, state in %s", len(nodes), paths.root)
+    await stop.wait()
+    log.info("shutting down: stopping all pods")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(
+        *(n.shutdown(config.shutdown_grace) for n in nodes), return_exceptions=True
+    )
+    for server in servers:
+        with contextlib.suppress(Exception):
+            await server.stop()
+    await kube.close()
+    log.info("node agent stopped")
+    return 0

@@ -1,0 +1,108 @@
+"""Removing what the agent left behind: processes, network namespaces, veths, bridge, mounts.
+
+Two uses: at agent start, `stop_leftovers` ends whatever a previous (maybe SIGKILLed) run of
+the same state dir still has running, so no pod runs unsupervised; `cleanup` (the
+`nodeagent cleanup` command, run by cluster-down) removes everything, bridge included.
+Processes are found twice over: by the process-group records in the state dir, and by being
+inside one of the network namespaces being removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+
+from nodeagent import mountpoints, netns
+from nodeagent.config import AgentConfig, StatePaths
+from nodeagent.procs import ProcTable, pids_in_netns
+
+log = logging.getLogger(__name__)
+
+
+def agent_netns_pattern(config: AgentConfig) -> re.Pattern[str]:
+    """Namespaces the pod workers name (`<prefix><node>-<uid>`), not hack/in-cluster's."""
+    return re.compile(rf"^{re.escape(config.netns_prefix)}\d+-[0-9a-f]+$")
+
+
+async def _kill_in_netns(names: list[str]) -> int:
+    pids = pids_in_netns([f"{netns.NETNS_DIR}/{n}" for n in names])
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(50):  # SIGKILLed processes go quickly; wait so the namespaces can go too
+        if not any(_alive(pid) for pid in pids):
+            break
+        await asyncio.sleep(0.1)
+    return len(pids)
+
+
+def _alive(pid: int) -> bool:
+    """Exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def unmount_under(root: str) -> list[str]:
+    """Lazily unmounts anything mounted at or below `root` in the host's mount namespace."""
+    targets = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == root or point.startswith(root.rstrip("/") + "/"):
+                targets.append(point)
+    for point in sorted(targets, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+    return targets
+
+
+async def stop_leftovers(config: AgentConfig, paths: StatePaths) -> None:
+    """Agent start: the previous run's processes and pod namespaces go; data stays."""
+    groups = ProcTable(paths.procs).kill_all()
+    pattern = agent_netns_pattern(config)
+    names = [n for n in await netns.list_netns(config.netns_prefix) if pattern.match(n)]
+    strays = await _kill_in_netns(names)
+    for name in names:
+        try:
+            await netns.teardown_pod_network(name)
+        except netns.NetnsError as exc:
+            log.warning("%s", exc)
+    for run_dir in paths.pods.glob("*/run"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if groups or strays or names:
+        log.info(
+            "stopped leftovers of a previous run: %d process groups, %d processes,"
+            " %d network namespaces",
+            groups,
+            strays,
+            len(names),
+        )
+
+
+async def cleanup(config: AgentConfig, paths: StatePaths) -> None:
+    """Everything goes: processes, every `<prefix>*` namespace, veths, the bridge, mounts."""
+    groups = ProcTable(paths.procs).kill_all()
+    names = await netns.list_netns(config.netns_prefix)
+    strays = await _kill_in_netns(names)
+    unmounted = unmount_under(str(paths.root))
+    await netns.cleanup_all(config.netns_prefix, config.bridge)
+    removed = mountpoints.remove_created(paths.mountpoints)
+    for run_dir in paths.pods.glob("*/run"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    log.info(
+        "cleanup: %d process groups, %d processes, %d namespaces, %d mounts,"
+        " %d mount points removed",
+        groups,
+        strays,
+        len(names),
+        len(unmounted),
+        len(removed),
+    )
