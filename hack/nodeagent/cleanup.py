@@ -87,13 +87,51 @@ async def stop_leftovers(config: AgentConfig, paths: StatePaths) -> None:
         )
 
 
+async def _delete_link(name: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "link", "del", name, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    await proc.wait()
+
+
+def listeners_on(address: str) -> int:
+    """How many TCP listeners / bound UDP sockets use `address` (IPv4)."""
+    packed = "".join(f"{int(part):02X}" for part in reversed(address.split(".")))
+    count = 0
+    for table, listening in (("/proc/net/tcp", "0A"), ("/proc/net/udp", "07")):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1].split(":")[0] == packed and fields[3] == listening:
+                    count += 1
+    return count
+
+
 async def cleanup(config: AgentConfig, paths: StatePaths) -> None:
-    """Everything goes: processes, every `<prefix>*` namespace, veths, the bridge, mounts."""
+    """Everything goes: processes, every `<prefix>*` namespace, veths, the bridge, mounts.
+
+    The bridge stays while something still listens on its gateway address: that is the API
+    server during `control-plane.sh restart nodeagent` (cluster-down removes it after).
+    """
     groups = ProcTable(paths.procs).kill_all()
     names = await netns.list_netns(config.netns_prefix)
     strays = await _kill_in_netns(names)
     unmounted = unmount_under(str(paths.root))
-    await netns.cleanup_all(config.netns_prefix, config.bridge)
+    for name in names:
+        try:
+            await netns.teardown_pod_network(name)
+        except netns.NetnsError as exc:
+            log.warning("%s", exc)
+    for veth in await netns.list_host_veths():
+        await _delete_link(veth)
+    if listeners_on(config.gateway):
+        log.info(
+            "cleanup: bridge %s kept: the API server still listens on %s",
+            config.bridge,
+            config.gateway,
+        )
+    else:
+        await netns.delete_bridge(config.bridge)
     removed = mountpoints.remove_created(paths.mountpoints)
     for run_dir in paths.pods.glob("*/run"):
         shutil.rmtree(run_dir, ignore_errors=True)
