@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from nodeagent.command import CommandError, container_argv, container_path, resolve_program
 
 FILES = {"/img/bin/etcd", "/img/bin/etcdctl", "/bin/sh", "/usr/bin/env", "/work/run.sh"}

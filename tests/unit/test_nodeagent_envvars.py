@@ -3,7 +3,6 @@
 import base64
 
 import pytest
-
 from nodeagent.downward import PodFacts
 from nodeagent.envvars import EnvError, build_env, referenced_objects
 

@@ -1,7 +1,6 @@
 """$(VAR) expansion as Kubernetes does it (cases from k8s' expansion tests)."""
 
 import pytest
-
 from nodeagent.expand import expand
 
 ENV = {"VAR_A": "A", "VAR_B": "B", "VAR_C": "C", "VAR_REF": "$(VAR_A)", "VAR_EMPTY": ""}

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from nodeagent.images import ImagePullError, ImageTable, builtin_rules, parse_ref, rules_from_config
 
 ROOT = Path("/checkout")

@@ -3,7 +3,6 @@
 import ipaddress
 
 import pytest
-
 from nodeagent.config import AgentConfig
 from nodeagent.ipam import IpPool, PoolExhausted
 

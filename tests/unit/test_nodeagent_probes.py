@@ -1,7 +1,6 @@
 """Probe thresholds and parsing."""
 
 import pytest
-
 from nodeagent.probes import (
     ProbeTracker,
     _health_request,

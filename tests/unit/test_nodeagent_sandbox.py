@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from nodeagent.config import AgentConfig
 from nodeagent.mountpoints import MountPointError, check_target
 from nodeagent.sandbox import hosts_file, netns_name, pod_hostname, resolv_conf
