@@ -185,7 +185,8 @@ class LocalProvisioner:
                 if f"pvc-{pvc['metadata']['uid']}" not in pvs:
                     await self._provision(pvc, sc)
         for pv in list(pvs.values()):
-            if reclaimable(pv, self.name):
+            # Each instance reclaims only what lies under its own root (tests run their own).
+            if reclaimable(pv, self.name) and _under(_host_path(pv), self.root):
                 await self._delete(pv)
 
     async def _provision(self, pvc: Obj, sc: Obj) -> None:
@@ -214,9 +215,8 @@ class LocalProvisioner:
         )
 
     async def _delete(self, pv: Obj) -> None:
-        path = Path(((pv.get("spec") or {}).get("hostPath") or {}).get("path", ""))
-        # Only ever remove what lives under our root, whatever a PV object claims.
-        if path.is_relative_to(self.root) and path != self.root:
+        path = _host_path(pv)
+        if _under(path, self.root):  # never anything else, whatever a PV object claims
             await asyncio.to_thread(shutil.rmtree, path, True)
         if pv["metadata"].get("deletionTimestamp"):
             return  # already being deleted (waits for its protection finalizer)
@@ -227,6 +227,14 @@ class LocalProvisioner:
                 raise
         self._stores[PVS.plural].pop(pv["metadata"]["name"], None)
         log.info("deleted released volume %s (%s)", pv["metadata"]["name"], path)
+
+
+def _host_path(pv: Obj) -> Path:
+    return Path(((pv.get("spec") or {}).get("hostPath") or {}).get("path") or "/")
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path.is_relative_to(root) and path != root and ".." not in path.parts
 
 
 def _remove_if_empty(path: Path) -> None:
