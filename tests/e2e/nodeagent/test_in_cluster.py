@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from controller.clients.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeClient
+from controller.clients.kube import ENDPOINT_SLICES, PODS, PVCS, SERVICES, ApiError, KubeClient
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +137,52 @@ async def test_etcdctl_reaches_an_etcd_pod_by_its_dns_name(
         "etcdctl", "--endpoints", endpoint, "endpoint", "health", env=local_env
     )
     assert "is healthy" in out
+
+
+async def test_etcd_data_on_a_provisioned_volume_outlives_the_pod(
+    local_env: dict[str, str], kube: KubeClient, namespace: str
+) -> None:
+    """A pod recreated on the same claim (class rbd) finds the data the previous one wrote."""
+    spec = {
+        "clusterIP": "None",
+        "publishNotReadyAddresses": True,
+        "selector": {"app": "dns-test-etcd"},
+        "ports": [{"name": "client", "port": 2379}],
+    }
+    await kube.create(SERVICES, {"metadata": {"name": "etcd"}, "spec": spec}, namespace)
+    claim = {
+        "metadata": {"name": "etcd-0"},
+        "spec": {
+            "storageClassName": "rbd",
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    await kube.create(PVCS, claim, namespace)
+    pod = etcd_pod(namespace)
+    pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "etcd-0"}}]
+    endpoint = ["--endpoints", f"etcd-0.etcd.{namespace}.svc:2379"]
+
+    await kube.create(PODS, pod, namespace)
+    await until_success("etcdctl", *endpoint, "put", "greeting", "kept", env=local_env)
+    await kube.delete(PODS, "etcd-0", namespace, grace_period_seconds=5)
+    await until_gone(kube, namespace, "etcd-0")
+
+    await kube.create(PODS, pod, namespace)
+    out = await until_success(
+        "etcdctl", *endpoint, "get", "greeting", "--print-value-only", env=local_env
+    )
+    assert out.splitlines()[0] == "kept"
+
+
+async def until_gone(kube: KubeClient, namespace: str, name: str) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            await kube.get(PODS, name, namespace)
+        except ApiError as exc:
+            if exc.not_found:
+                return
+            raise
+        assert time.monotonic() < deadline, f"pod {name} was not deleted"
+        await asyncio.sleep(1)
