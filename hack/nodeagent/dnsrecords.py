@@ -3,6 +3,8 @@
 Follows the Kubernetes DNS specification with one deliberate deviation: there is no
 kube-proxy here, so a ClusterIP is unreachable; `<svc>.<ns>.svc.<domain>` of a ClusterIP
 Service therefore answers with its ready endpoints' IPs, exactly like a headless Service.
+Ports are not translated either: a client connects to the endpoints' (target) port, e.g.
+kubernetes.default.svc:6443 rather than :443. Only IPv4; no wildcards; nothing forwarded.
 
 Records served (all names lower-case, relative to `domain`, e.g. cluster.local):
 - `<svc>.<ns>.svc`: A for each endpoint that is ready (a missing `ready` counts as ready), or
