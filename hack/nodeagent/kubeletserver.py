@@ -119,12 +119,13 @@ class KubeletServer:
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await resp.prepare(request)
         budget = [opts.limit_bytes]
-        chunk, offset = _initial(path, opts)
-        if not await _send(resp, chunk, budget):
-            return resp
-        if opts.follow:
-            await _follow(resp, path, offset, opts, active, budget)
-        await resp.write_eof()
+        try:
+            chunk, offset = _initial(path, opts)
+            if await _send(resp, chunk, budget) and opts.follow:
+                await _follow(resp, path, offset, opts, active, budget)
+            await resp.write_eof()
+        except ConnectionResetError:
+            pass  # the client went away (e.g. an interrupted `kubectl logs -f`)
         return resp
 
     def _log_file(
