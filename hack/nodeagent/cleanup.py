@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -87,6 +88,27 @@ async def stop_leftovers(config: AgentConfig, paths: StatePaths) -> None:
         )
 
 
+async def _veths_on(bridge: str) -> list[str]:
+    """Pod veths (host ends) still attached to `bridge`; other bridges' are not ours."""
+    proc = await asyncio.create_subprocess_exec(
+        "ip",
+        "-j",
+        "link",
+        "show",
+        "master",
+        bridge,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    try:
+        links = json.loads(out or b"[]")
+    except ValueError:
+        return []
+    prefixes = (netns.HOST_VETH_PREFIX, netns.PEER_VETH_PREFIX)
+    return [str(lk["ifname"]) for lk in links if str(lk.get("ifname", "")).startswith(prefixes)]
+
+
 async def _delete_link(name: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         "ip", "link", "del", name, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -122,7 +144,7 @@ async def cleanup(config: AgentConfig, paths: StatePaths) -> None:
             await netns.teardown_pod_network(name)
         except netns.NetnsError as exc:
             log.warning("%s", exc)
-    for veth in await netns.list_host_veths():
+    for veth in await _veths_on(config.bridge):
         await _delete_link(veth)
     if listeners_on(config.gateway):
         log.info(
