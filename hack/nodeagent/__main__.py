@@ -15,11 +15,17 @@ from pathlib import Path
 from nodeagent.config import AgentConfig, StatePaths
 
 
-def parse_args(argv: list[str]) -> tuple[str, AgentConfig]:
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, AgentConfig]:
+    """The options, with `cmd`: what follows `--` (exec's command)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    argv, cmd = argv[:cut], argv[cut + 1 :]
     parser = argparse.ArgumentParser(
         prog="nodeagent", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["run", "cleanup"])
+    parser.add_argument("command", choices=["run", "cleanup", "exec", "kill"])
+    parser.add_argument("pod", nargs="?", help="exec/kill: namespace/name")
+    parser.add_argument("-c", "--container")
+    parser.add_argument("--signal", default="KILL")
     parser.add_argument("--root", type=Path, required=True, help="the checkout")
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--kubeconfig", type=Path, help="default <root>/.local/kubeconfig")
@@ -33,7 +39,8 @@ def parse_args(argv: list[str]) -> tuple[str, AgentConfig]:
     parser.add_argument("--no-dns", action="store_true", help="do not serve cluster DNS")
     parser.add_argument("--no-provisioner", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
+    args.cmd = cmd
     root = args.root.resolve()
     config = AgentConfig(
         root=root,
@@ -56,11 +63,24 @@ def parse_args(argv: list[str]) -> tuple[str, AgentConfig]:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return args.command, config
+    return args, config
 
 
 def main(argv: list[str] | None = None) -> int:
-    command, config = parse_args(sys.argv[1:] if argv is None else argv)
+    args, config = parse_args(sys.argv[1:] if argv is None else argv)
+    command = args.command
+    if command in ("exec", "kill"):
+        from nodeagent import hostcmd
+
+        rest = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        return hostcmd.main(
+            command,
+            StatePaths(config.state).procs,
+            args.pod or "",
+            args.container,
+            rest,
+            args.signal,
+        )
     if command == "cleanup":
         from nodeagent.cleanup import cleanup
 

@@ -180,7 +180,7 @@ class ContainerRunner:
             )
         finally:
             os.close(write_end)
-        ctx.procs.add(proc.pid, worker.uid, self.name)
+        ctx.procs.add(proc.pid, worker.uid, self.name, worker.key)
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [
             asyncio.create_task(pump(proc.stdout, logfile, "stdout")),

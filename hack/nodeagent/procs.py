@@ -22,6 +22,7 @@ class ProcRecord:
     start_time: int
     pod_uid: str = ""
     container: str = ""
+    pod: str = ""  # namespace/name
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -61,8 +62,8 @@ class ProcTable:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def add(self, pid: int, pod_uid: str = "", container: str = "") -> ProcRecord:
-        rec = ProcRecord(pid, start_time(pid) or 0, pod_uid, container)
+    def add(self, pid: int, pod_uid: str = "", container: str = "", pod: str = "") -> ProcRecord:
+        rec = ProcRecord(pid, start_time(pid) or 0, pod_uid, container, pod)
         path = self.directory / f"{pid}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(rec)))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 from controller.clients.kube import PODS, ApiError, KubeClient
 
 Obj = dict[str, Any]
+ROOT = Path(__file__).resolve().parents[3]
 ETCD_IMAGE = "gcr.io/etcd-development/etcd:v3.6.16"
 TIMEOUT = 240.0  # a loaded 2-core machine: be patient, poll
 
@@ -168,3 +172,11 @@ def etcdctl_pod(name: str, script: str) -> Obj:
         [{"name": "etcdctl", "image": ETCD_IMAGE, "command": ["/bin/sh", "-c", script]}],
         restartPolicy="Never",
     )
+
+
+def nodeagent_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m nodeagent <args> --root <checkout>` against the running agent's state."""
+    cut = args.index("--") if "--" in args else len(args)
+    argv = [sys.executable, "-m", "nodeagent", *args[:cut], "--root", str(ROOT), *args[cut:]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "hack")}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)

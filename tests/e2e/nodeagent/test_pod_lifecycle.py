@@ -14,6 +14,7 @@ from tests.e2e.nodeagent.pods import (
     container,
     container_pid,
     is_ready,
+    nodeagent_cli,
     phase,
     pod,
     process_alive,
@@ -144,3 +145,20 @@ async def test_deleted_pod_is_stopped_and_finalised(
     await kube.delete(PODS, "stubborn", namespace)
     await wait_gone(kube, namespace, "stubborn")
     assert not process_alive(pid)
+
+
+async def test_host_exec_and_kill_commands_reach_the_container(
+    kube: KubeClient, namespace: str
+) -> None:
+    await kube.create(PODS, pod("target", [busybox("sleep 3600")]), namespace)
+    await wait_pod(kube, namespace, "target", is_ready, "Ready")
+    out = nodeagent_cli("exec", f"{namespace}/target", "--", "sh", "-c", "hostname; echo $HOME")
+    assert out.stdout.split() == ["target", "/root"], out.stderr
+    assert nodeagent_cli("kill", f"{namespace}/target", "-c", "main").returncode == 0
+    await wait_pod(
+        kube,
+        namespace,
+        "target",
+        lambda p: container(p, "main").get("restartCount", 0) >= 1 and is_ready(p),
+        "restarted",
+    )
