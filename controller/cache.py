@@ -124,6 +124,16 @@ class Store:
     def items(self) -> list[Obj]:
         return list(self._items.values())
 
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        """Adds (or replaces) an index; objects already stored are indexed at once."""
+        if name in self._indexers:
+            del self._indexers[name]
+        self._indexers[name] = func
+        self._indexes[name] = {}
+        for key, obj in self._items.items():
+            for value in func(obj):
+                self._indexes[name].setdefault(value, set()).add(key)
+
     def index_keys(self, index: str, value: str) -> list[str]:
         if index not in self._indexes:
             raise KeyError(f"no index {index!r} (have {sorted(self._indexes)})")

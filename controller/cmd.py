@@ -135,15 +135,13 @@ async def run(opts: Options) -> int:
     try:
         for server in servers:
             await server.start()
-        election = mgr.leader_election
-        log.info(
-            "starting",
-            extra={
-                "namespace": mgr.namespace or "*",
-                "controllers": ",".join(c.name for c in mgr.controllers),
-                "identity": election.identity if election else None,
-            },
-        )
+        fields = {
+            "namespace": mgr.namespace or "*",
+            "controllers": ",".join(c.name for c in mgr.controllers),
+        }
+        if mgr.leader_election is not None:
+            fields["identity"] = mgr.leader_election.identity
+        log.info("starting", extra=fields)
         await mgr.run()
         log.info("stopped")
         return 0

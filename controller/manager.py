@@ -173,15 +173,13 @@ class Manager:
         *,
         namespace: str | None = None,
         label_selectors: Mapping[Resource, str] | None = None,
-        indexers: Mapping[str, IndexFunc] | None = None,
         leader_election: LeaderElectionConfig | None = None,
         timings: WatchTimings | None = None,
         graceful_shutdown_timeout: float = 30.0,
         clock: Clock | None = None,
     ):
         """namespace None watches all namespaces; label_selectors narrow what is cached
-        per resource (e.g. only pods labelled etcd_cluster); indexers replace the default
-        store indexes (by namespace, by owning cluster)."""
+        per resource (e.g. only pods labelled etcd_cluster)."""
         self.kube = kube
         self.namespace = namespace
         self.clock = clock or RealClock()
@@ -189,7 +187,6 @@ class Manager:
         self.controllers: list[Controller] = []
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
         self._selectors = dict(label_selectors or {})
-        self._indexers = indexers
         self._timings = timings
         self._election = leader_election
         self._elector: LeaderElector | None = None
@@ -210,13 +207,17 @@ class Manager:
                 res,
                 namespace,
                 label_selector=key.label_selector,
-                indexers=self._indexers,
                 timings=self._timings,
             )
             self._informers[key] = informer
             if self._running:
                 informer.start()
         return informer
+
+    def add_index(self, res: Resource, name: str, func: IndexFunc) -> None:
+        """An extra index on the cache of `res` (besides by namespace and by owning
+        cluster), read with `cache.by_index(res, name, value)`."""
+        self.informer_for(res).store.add_index(name, func)
 
     def add_controller(self, reconciler: Reconciler, *, workers: int = 1) -> Controller:
         controller = Controller(self, reconciler, workers)

@@ -224,3 +224,12 @@ def test_http_410_and_too_large_answers_mean_relist() -> None:
     assert needs_relist(gone) and needs_relist(too_large)
     assert not needs_relist(ApiError(500, {"code": 500, "reason": "InternalError"}))
     assert not needs_relist(ApiError(503, "service unavailable"))
+
+
+def test_index_added_later_covers_existing_objects() -> None:
+    store = Store()
+    store.upsert({**pod("a", "1"), "spec": {"nodeName": "n1"}})
+    store.add_index("node", lambda o: [o["spec"]["nodeName"]] if o["spec"].get("nodeName") else [])
+    store.upsert({**pod("b", "1"), "spec": {"nodeName": "n1"}})
+    assert store.index_keys("node", "n1") == ["ns/a", "ns/b"]
+    assert store.index_keys(BY_CLUSTER, "ns/x") == []  # the defaults stay
