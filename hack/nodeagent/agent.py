@@ -30,6 +30,7 @@ from nodeagent.procs import ProcTable
 
 log = logging.getLogger(__name__)
 BUSYBOX = "/bin/busybox"
+GC_EVERY = 120.0
 
 
 def prepare_busybox(paths: StatePaths) -> None:
@@ -45,6 +46,31 @@ def prepare_busybox(paths: StatePaths) -> None:
         link = bin_dir / name
         if not link.is_symlink():
             link.symlink_to(BUSYBOX)
+
+
+def collect_garbage(paths: StatePaths, nodes: list[Node]) -> int:
+    """Removes pod and log dirs of pods no node runs (e.g. deleted while the agent was down)."""
+    if not all(n.synced for n in nodes):
+        return 0
+    known = {uid for n in nodes for uid in n.workers}
+    removed = 0
+    for pod_dir in list(paths.pods.glob("*")):
+        if pod_dir.name not in known:
+            shutil.rmtree(pod_dir, ignore_errors=True)
+            removed += 1
+    for log_dir in list(paths.logs.glob("*_*_*")):
+        if log_dir.name.rsplit("_", 1)[-1] not in known:
+            shutil.rmtree(log_dir, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+async def garbage_collector(paths: StatePaths, nodes: list[Node]) -> None:
+    while True:
+        await asyncio.sleep(GC_EVERY)
+        removed = collect_garbage(paths, nodes)
+        if removed:
+            log.info("removed %d directories of pods that are gone", removed)
 
 
 def node_resources() -> dict[str, str]:
@@ -126,6 +152,7 @@ async def run(config: AgentConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(supervise(f"node {n.name}", n.run)) for n in nodes]
     tasks += [asyncio.create_task(supervise(name, fn)) for name, fn in _optional_services(ctx)]
+    tasks.append(asyncio.create_task(supervise("gc", lambda: garbage_collector(paths, nodes))))
     for server in servers:
         try:
             await server.start()

@@ -46,6 +46,7 @@ class Node:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: set[str] = set()
         self._uid = ""
+        self.synced = False  # listed its pods at least once (see agent.collect_garbage)
 
     async def run(self) -> None:
         await self._register()
@@ -79,6 +80,7 @@ class Node:
                 for uid, worker in list(self.workers.items()):
                     if uid not in seen:
                         worker.vanished()
+                self.synced = True
             elif change.type == "DELETED":
                 gone = self.workers.get(change.obj["metadata"]["uid"])
                 if gone is not None:

@@ -144,6 +144,7 @@ class PodWorker:
         """Until the pod is deleted (or vanished) and cleaned up; cancelled on agent shutdown."""
         status_task = asyncio.create_task(self._status_loop())
         life = asyncio.create_task(self._lifecycle())
+        life.add_done_callback(self._log_failure)
         refresh = asyncio.create_task(self._refresh_volumes())
         try:
             await self._deleting.wait()
@@ -167,6 +168,10 @@ class PodWorker:
         finally:
             for task in (status_task, life, refresh):
                 task.cancel()
+
+    def _log_failure(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("pod %s: lifecycle failed", self.key, exc_info=task.exception())
 
     async def shutdown(self, cap: float) -> None:
         """Agent shutdown: stop the processes and the sandbox, keep the pod and its data."""
