@@ -201,6 +201,7 @@ def pod_conditions(
     ready_msg = "" if completed else f"containers with unready status: [{' '.join(unready)}]"
     gates_msg = _readiness_gates_message(pod, previous)
     ready = not unready and not gates_msg
+    generation = pod.get("metadata", {}).get("generation")
     own = [
         _condition("PodReadyToStartContainers", view.sandbox_ready, previous, now),
         _condition(
@@ -221,6 +222,9 @@ def pod_conditions(
         ),
         _condition("ContainersReady", not unready, previous, now, ready_reason, ready_msg),
     ]
+    if generation is not None:
+        for cond in own:
+            cond["observedGeneration"] = generation
     others = [c for c in existing if c.get("type") not in OWN_CONDITIONS]
     return others + own
 
@@ -255,6 +259,8 @@ def pod_status(
         "startTime": current.get("startTime") or view.start_time or now,
         "containerStatuses": [r.to_status() for r in mains],
     }
+    if pod.get("metadata", {}).get("generation") is not None:
+        status["observedGeneration"] = pod["metadata"]["generation"]
     if inits:
         status["initContainerStatuses"] = [r.to_status() for r in inits]
     if view.host_ip:
