@@ -15,6 +15,17 @@ from pathlib import Path
 from nodeagent.config import AgentConfig, StatePaths
 
 
+def parse_taint(text: str) -> dict[str, str]:
+    """`key=value:Effect` (or `key:Effect`) → a Node taint."""
+    rest, _, effect = text.rpartition(":")
+    key, _, value = rest.partition("=")
+    if not key or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+        raise argparse.ArgumentTypeError(f"invalid taint {text!r}")
+    return (
+        {"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect}
+    )
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, AgentConfig]:
     """The options, with `cmd`: what follows `--` (exec's command)."""
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -36,6 +47,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, AgentConfig]:
     parser.add_argument("--bridge", default="eo0")
     parser.add_argument("--gateway", default="10.213.0.1")
     parser.add_argument("--kubelet-port-base", type=int, default=10250)
+    parser.add_argument("--first-node", type=int, default=1, help="number of the first Node")
+    parser.add_argument(
+        "--taint",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE:EFFECT",
+        help="register the Nodes with this taint (repeatable)",
+    )
     parser.add_argument("--no-dns", action="store_true", help="do not serve cluster DNS")
     parser.add_argument("--no-provisioner", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -55,6 +74,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, AgentConfig]:
         cluster_dns=args.gateway,
         api_host=args.gateway,
         kubelet_port_base=args.kubelet_port_base,
+        first_node=args.first_node,
+        taints=tuple(parse_taint(t) for t in args.taint),
         run_dns=not args.no_dns,
         run_provisioner=not args.no_provisioner,
     )

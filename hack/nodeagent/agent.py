@@ -144,7 +144,7 @@ async def run(config: AgentConfig) -> int:
         images=ImageTable.load(config.root, paths.root, config.images_file),
         node_allocatable=node_resources(),
     )
-    nodes = [Node(ctx, i) for i in range(1, config.nodes + 1)]
+    nodes = [Node(ctx, i) for i in config.node_indexes]
     servers = [KubeletServer(node, config.pki) for node in nodes]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -24,6 +23,7 @@ from nodeagent.config import AgentConfig, StatePaths
 from nodeagent.procs import ProcTable, pids_in_netns
 
 log = logging.getLogger(__name__)
+DEFAULT_PREFIX = "eo-"
 
 
 def agent_netns_pattern(config: AgentConfig) -> re.Pattern[str]:
@@ -88,27 +88,6 @@ async def stop_leftovers(config: AgentConfig, paths: StatePaths) -> None:
         )
 
 
-async def _veths_on(bridge: str) -> list[str]:
-    """Pod veths (host ends) still attached to `bridge`; other bridges' are not ours."""
-    proc = await asyncio.create_subprocess_exec(
-        "ip",
-        "-j",
-        "link",
-        "show",
-        "master",
-        bridge,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    out, _ = await proc.communicate()
-    try:
-        links = json.loads(out or b"[]")
-    except ValueError:
-        return []
-    prefixes = (netns.HOST_VETH_PREFIX, netns.PEER_VETH_PREFIX)
-    return [str(lk["ifname"]) for lk in links if str(lk.get("ifname", "")).startswith(prefixes)]
-
-
 async def _delete_link(name: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         "ip", "link", "del", name, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -144,8 +123,11 @@ async def cleanup(config: AgentConfig, paths: StatePaths) -> None:
             await netns.teardown_pod_network(name)
         except netns.NetnsError as exc:
             log.warning("%s", exc)
-    for veth in await _veths_on(config.bridge):
-        await _delete_link(veth)
+    if config.netns_prefix == DEFAULT_PREFIX:
+        # Pairs a setup left half-made (both ends still here); a namespace's own pair went
+        # with its teardown above. Only for the real prefix: others may be mid-setup.
+        for veth in await netns.list_host_veths():
+            await _delete_link(veth)
     if listeners_on(config.gateway):
         log.info(
             "cleanup: bridge %s kept: the API server still listens on %s",

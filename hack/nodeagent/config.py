@@ -34,6 +34,9 @@ class AgentConfig:
     # On agent shutdown every pod gets at most this long to stop (cluster-down waits 60 s).
     shutdown_grace: float = 30.0
     extra_labels: dict[str, str] = field(default_factory=dict)
+    # A second agent (tests) takes other node numbers, hence other subnets and ports.
+    first_node: int = 1
+    taints: tuple[dict[str, str], ...] = ()
 
     @property
     def local(self) -> Path:
@@ -58,6 +61,10 @@ class AgentConfig:
     @property
     def prefix_len(self) -> int:
         return ipaddress.ip_network(self.pod_network).prefixlen
+
+    @property
+    def node_indexes(self) -> range:
+        return range(self.first_node, self.first_node + self.nodes)
 
     def node_name(self, index: int) -> str:
         return f"{self.node_prefix}{index}"

@@ -148,6 +148,9 @@ class Node:
 
     async def _create_or_update(self) -> str:
         cidr = str(self.ctx.config.node_subnet(self.index))
+        spec: Obj = {"podCIDR": cidr, "podCIDRs": [cidr]}
+        if self.ctx.config.taints:
+            spec["taints"] = [dict(t) for t in self.ctx.config.taints]
         node = {
             "apiVersion": "v1",
             "kind": "Node",
@@ -156,7 +159,7 @@ class Node:
                 "labels": self._labels(),
                 "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
             },
-            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "spec": spec,
         }
         try:
             created = await self.ctx.kube.create(NODES, node)
