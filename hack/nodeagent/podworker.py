@@ -17,7 +17,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
-from controller.clients.kube import PODS, ApiError, Resource
+from controller.clients.kube import PODS, STRATEGIC_PATCH, ApiError, Resource
 from nodeagent import netns
 from nodeagent import sandbox as sandboxes
 from nodeagent.backoff import Backoff
@@ -49,6 +49,8 @@ VOLUME_REFRESH = 60.0
 
 class PodWorker:
     def __init__(self, node: Node, pod: Obj):
+        """Synchronous on purpose: the node creates the workers of a whole pod list before any
+        of them allocates a new IP, so pods coming back after an agent restart get theirs."""
         self.node = node
         self.ctx = node.ctx
         self.events = node.events
@@ -77,6 +79,10 @@ class PodWorker:
         self._last_status: Obj | None = None
         self._ip: str | None = None
         self._netns: str | None = None  # known before its creation starts, for the teardown
+        previous_ip = (pod.get("status") or {}).get("podIP")
+        phase = (pod.get("status") or {}).get("phase")
+        if previous_ip and not self.host_network and phase not in TERMINAL:
+            self._ip = node.ipam.allocate(previous_ip)
 
     # --- facts other modules read --------------------------------------------------------
 
@@ -213,8 +219,7 @@ class PodWorker:
         while True:
             try:
                 if self._ip is None:
-                    previous = self.pod.get("status", {}).get("podIP")
-                    self._ip = self.node.ipam.allocate(previous)
+                    self._ip = self.node.ipam.allocate()
                 if not self.host_network:
                     self._netns = sandboxes.netns_name(self.ctx.config, self.node.index, self.uid)
                 self.sandbox = await sandboxes.create(
@@ -395,9 +400,27 @@ class PodWorker:
         if status == self._last_status:
             return
         meta = self.pod["metadata"]
+        # Strategic merge: conditions merge by type, so others' conditions (readiness gates,
+        # DisruptionTarget, PodScheduled) are never overwritten with a stale copy.
+        body = {
+            **status,
+            "conditions": [c for c in status["conditions"] if c["type"] in OWN_CONDITIONS],
+        }
+        current = self.pod.get("status") or {}
         try:
+            if current.get("podIPs") and current["podIPs"] != status.get("podIPs"):
+                # IP lists merge by ip under a strategic patch: replace them whole first.
+                ips = {k: status.get(k) for k in ("podIP", "podIPs")}
+                await self.ctx.kube.patch(
+                    PODS, meta["name"], {"status": ips}, meta["namespace"], sub="status"
+                )
             await self.ctx.kube.patch(
-                PODS, meta["name"], {"status": status}, meta["namespace"], sub="status"
+                PODS,
+                meta["name"],
+                {"status": body},
+                meta["namespace"],
+                sub="status",
+                content_type=STRATEGIC_PATCH,
             )
         except ApiError as exc:
             if exc.not_found:
