@@ -3,7 +3,8 @@
 `kubectl logs` reaches `GET /containerLogs/{namespace}/{pod}/{container}` through the API
 server, which presents its kubelet client certificate (verified against the cluster CA when
 .local/pki/ca.crt exists). Query: follow, previous, tailLines, timestamps, sinceSeconds,
-sinceTime, limitBytes. exec/attach/port-forward are not served (see README).
+sinceTime, limitBytes. `kubectl exec` arrives as a WebSocket on /exec/... (execserver.py);
+attach and port-forward are not served.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from nodeagent.execserver import handle_exec
 from nodeagent.logread import (
     LogOptions,
     complete_lines,
@@ -90,6 +92,11 @@ class KubeletServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/pods", self._pods)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
+        for path in (
+            "/exec/{namespace}/{pod}/{container}",
+            "/exec/{namespace}/{pod}/{uid}/{container}",
+        ):
+            app.router.add_route("*", path, self._exec)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -101,6 +108,9 @@ class KubeletServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _exec(self, request: web.Request) -> web.StreamResponse:
+        return await handle_exec(self.node, request)
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")

@@ -268,6 +268,8 @@ class Node:
                 {"type": "Hostname", "address": self.name},
             ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
+            # The API server then sends `kubectl exec` WebSockets here as they are (no SPDY).
+            "declaredFeatures": ["ExtendWebSocketsToKubelet"],
             "nodeInfo": _node_info(self.ctx.config.root),
         }
         await self.ctx.kube.patch(NODES, self.name, {"status": status}, sub="status")

@@ -162,3 +162,27 @@ async def test_host_exec_and_kill_commands_reach_the_container(
         lambda p: container(p, "main").get("restartCount", 0) >= 1 and is_ready(p),
         "restarted",
     )
+
+
+async def test_kubectl_exec_runs_inside_the_container(
+    kube: KubeClient, namespace: str, kubectl
+) -> None:
+    await kube.create(PODS, pod("shell", [busybox("sleep 3600")]), namespace)
+    await wait_pod(kube, namespace, "shell", is_ready, "Ready")
+    out = kubectl(
+        "exec",
+        "-n",
+        namespace,
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "hostname; cat /etc/resolv.conf | head -1",
+    )
+    assert out.stdout.splitlines() == ["shell", "nameserver 10.213.0.1"]
+    piped = kubectl("exec", "-i", "-n", namespace, "shell", "--", "wc", "-c", stdin="12345")
+    assert piped.stdout.strip() == "5"
+    failed = kubectl(
+        "exec", "-n", namespace, "shell", "--", "sh", "-c", "echo oops >&2; exit 7", check=False
+    )
+    assert failed.returncode == 7 and "oops" in failed.stderr
