@@ -374,15 +374,18 @@ class PodWorker:
         self.notify()
 
     async def _status_loop(self) -> None:
+        pause = 1.0
         while True:
             await self._dirty.wait()
             await asyncio.sleep(0.2)  # coalesce bursts of changes into one write
             self._dirty.clear()
             try:
                 await self._write_status()
-            except Exception as exc:  # retried on the next change or after a pause
+                pause = 1.0
+            except Exception as exc:  # e.g. the API server restarting: retried, backing off
                 log.info("pod %s: writing status: %s", self.key, exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 15.0)
                 self._dirty.set()
 
     def _pod_for_status(self) -> Obj:
