@@ -5,7 +5,7 @@ order → main containers (one `ContainerRunner` each) → once nothing will run
 goes (phase Succeeded/Failed stays). When the pod gets a deletionTimestamp the containers are
 stopped within its grace period, the sandbox and volumes are removed, and the pod object is
 deleted with gracePeriodSeconds=0, as a kubelet finalises. Status is recomputed whenever a
-record changes and written (status subresource, merge patch) only when it differs.
+record changes and written only when it differs (statussync.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
-from controller.clients.kube import PODS, STRATEGIC_PATCH, ApiError, Resource
+from controller.clients.kube import PODS, ApiError, Resource
 from nodeagent import netns
 from nodeagent import sandbox as sandboxes
 from nodeagent.backoff import Backoff
@@ -26,15 +26,8 @@ from nodeagent.downward import PodFacts
 from nodeagent.launchspec import ConfigError
 from nodeagent.probes import ProbeTarget, parse_probe, run_probe
 from nodeagent.sandbox import Sandbox
-from nodeagent.status import (
-    OWN_CONDITIONS,
-    TERMINAL,
-    ContainerRecord,
-    PodView,
-    pod_phase,
-    pod_status,
-    rfc3339,
-)
+from nodeagent.status import TERMINAL, ContainerRecord, PodView, pod_phase, rfc3339
+from nodeagent.statussync import StatusSync, seed_record
 from nodeagent.volumes import PodVolumes, Volume, VolumeNotReady
 
 if TYPE_CHECKING:
@@ -68,15 +61,14 @@ class PodWorker:
         spec = pod["spec"]
         has_inits = bool(spec.get("initContainers"))
         inits = spec.get("initContainers") or []
-        self.inits = [_seed(c, pod, True, "PodInitializing") for c in inits]
+        self.inits = [seed_record(c, pod, True, "PodInitializing") for c in inits]
         default = "PodInitializing" if has_inits else "ContainerCreating"
-        self.mains = [_seed(c, pod, False, default) for c in spec.get("containers") or []]
+        self.mains = [seed_record(c, pod, False, default) for c in spec.get("containers") or []]
         self.runners: dict[str, ContainerRunner] = {}
         self._runner_tasks: list[asyncio.Task[int | None]] = []
-        self._dirty = asyncio.Event()
         self._deleting = asyncio.Event()
         self._vanished = False
-        self._last_status: Obj | None = None
+        self.status = StatusSync(self)
         self._ip: str | None = None
         self._netns: str | None = None  # known before its creation starts, for the teardown
         previous_ip = (pod.get("status") or {}).get("podIP")
@@ -112,7 +104,7 @@ class PodWorker:
         return DEFAULT_GRACE if value is None else float(value)
 
     def notify(self) -> None:
-        self._dirty.set()
+        self.status.notify()
 
     async def get_object(self, res: Resource, name: str) -> Obj | None:
         try:
@@ -148,7 +140,7 @@ class PodWorker:
 
     async def run(self) -> None:
         """Until the pod is deleted (or vanished) and cleaned up; cancelled on agent shutdown."""
-        status_task = asyncio.create_task(self._status_loop())
+        status_task = asyncio.create_task(self.status.run())
         life = asyncio.create_task(self._lifecycle())
         life.add_done_callback(self._log_failure)
         refresh = asyncio.create_task(self._refresh_volumes())
@@ -164,7 +156,7 @@ class PodWorker:
             await self._remove_sandbox()
             self.view.terminal_phase = self.view.terminal_phase or self._final_phase()
             if not self._vanished:
-                await self._write_status()
+                await self.status.write()
                 await self._delete_object()
             if self.pod_volumes is not None:
                 self.pod_volumes.remove()
@@ -372,103 +364,3 @@ class PodWorker:
             if rec.state == "waiting" and not rec.has_failed_before:
                 rec.waiting(reason, message)
         self.notify()
-
-    async def _status_loop(self) -> None:
-        pause = 1.0
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(0.2)  # coalesce bursts of changes into one write
-            self._dirty.clear()
-            try:
-                await self._write_status()
-                pause = 1.0
-            except Exception as exc:  # e.g. the API server restarting: retried, backing off
-                log.info("pod %s: writing status: %s", self.key, exc)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 15.0)
-                self._dirty.set()
-
-    def _pod_for_status(self) -> Obj:
-        """The pod with our own conditions as last written (the watch may lag behind)."""
-        status = dict(self.pod.get("status") or {})
-        conditions = {c["type"]: c for c in status.get("conditions") or []}
-        for c in (self._last_status or {}).get("conditions", []):
-            if c["type"] in OWN_CONDITIONS:
-                conditions[c["type"]] = c
-        status["conditions"] = list(conditions.values())
-        return {**self.pod, "status": status}
-
-    async def _write_status(self) -> None:
-        status = pod_status(self._pod_for_status(), self.inits, self.mains, self.view)
-        if status == self._last_status:
-            return
-        meta = self.pod["metadata"]
-        # Strategic merge: conditions merge by type, so others' conditions (readiness gates,
-        # DisruptionTarget, PodScheduled) are never overwritten with a stale copy.
-        body = {
-            **status,
-            "conditions": [c for c in status["conditions"] if c["type"] in OWN_CONDITIONS],
-        }
-        current = self.pod.get("status") or {}
-        try:
-            if current.get("podIPs") and current["podIPs"] != status.get("podIPs"):
-                # IP lists merge by ip under a strategic patch: replace them whole first.
-                ips = {k: status.get(k) for k in ("podIP", "podIPs")}
-                await self.ctx.kube.patch(
-                    PODS, meta["name"], {"status": ips}, meta["namespace"], sub="status"
-                )
-            await self.ctx.kube.patch(
-                PODS,
-                meta["name"],
-                {"status": body},
-                meta["namespace"],
-                sub="status",
-                content_type=STRATEGIC_PATCH,
-            )
-        except ApiError as exc:
-            if exc.not_found:
-                return
-            raise
-        self._last_status = status
-
-
-def _seed(container: Obj, pod: Obj, init: bool, default_reason: str) -> ContainerRecord:
-    """A record for the container, continuing what an earlier agent run reported."""
-    rec = ContainerRecord(
-        name=container["name"], image=container.get("image", ""), reason=default_reason
-    )
-    key = "initContainerStatuses" if init else "containerStatuses"
-    for old in pod.get("status", {}).get(key) or []:
-        if old.get("name") != rec.name:
-            continue
-        rec.restart_count = int(old.get("restartCount") or 0)
-        rec.last_state = old.get("lastState") or {}
-        state = old.get("state") or {}
-        term = state.get("terminated") or {}
-        policy = pod["spec"].get("restartPolicy") or "Always"
-        keep = (term.get("exitCode") == 0 and (init or policy != "Always")) or (
-            term and not init and policy == "Never"
-        )
-        if keep:
-            rec.state, rec.reason = "terminated", term.get("reason", "Completed")
-            rec.exit_code = int(term.get("exitCode") or 0)
-            rec.started_at = term.get("startedAt") or ""
-            rec.finished_at = term.get("finishedAt") or ""
-            rec.container_id = old.get("containerID", "")
-            rec.image_id = old.get("imageID", "")
-        elif "running" in state or "terminated" in state:
-            # Its process died with the previous agent: this start counts as a restart.
-            rec.restart_count += 1
-            rec.last_state = {
-                "terminated": {
-                    "exitCode": 137,
-                    "reason": "Error",
-                    "message": "the node agent restarted",
-                    "startedAt": (state.get("running") or state.get("terminated") or {}).get(
-                        "startedAt"
-                    ),
-                    "finishedAt": rfc3339(),
-                    "containerID": old.get("containerID"),
-                }
-            }
-    return rec
