@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 
@@ -44,9 +45,10 @@ async def test_secret_tls_files_appear_read_only_at_the_mount_path(
         return kubectl("logs", "-n", namespace, "tls").stdout.splitlines()
 
     lines = output()
-    for _ in range(30):  # the script may still be writing
+    for _ in range(60):  # the script may still be writing
         if "ca" in lines:
             break
+        await asyncio.sleep(1)
         lines = output()
     assert lines[:3] == sorted(TLS_FILES)
     assert lines[3:] == ["CERT PEM", "read-only", namespace, "token", "ca"]
