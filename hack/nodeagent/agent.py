@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import signal
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TextIO
 
 from controller.clients.kube import KubeClient
 from nodeagent import netns
@@ -129,9 +131,24 @@ def _optional_services(ctx: AgentContext) -> list[tuple[str, Callable[[], Awaita
     return services
 
 
+def lock_state(paths: StatePaths) -> TextIO | None:
+    """An exclusive lock on the state dir: a second agent on it would kill the first's pods."""
+    handle = open(paths.root / "agent.lock", "a")  # held while the agent runs
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 async def run(config: AgentConfig) -> int:
     paths = StatePaths(config.state)
     paths.root.mkdir(parents=True, exist_ok=True)
+    lock = lock_state(paths)
+    if lock is None:
+        log.error("another node agent runs on %s; not starting", paths.root)
+        return 1
     await stop_leftovers(config, paths)
     await netns.ensure_bridge(config.bridge, f"{config.gateway}/{config.prefix_len}")
     prepare_busybox(paths)
@@ -172,4 +189,5 @@ async def run(config: AgentConfig) -> int:
             await server.stop()
     await kube.close()
     log.info("node agent stopped")
+    lock.close()
     return 0
