@@ -31,10 +31,14 @@ log() { echo "control-plane: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
+# Alive and not a zombie: a killed component whose parent has not reaped it yet still
+# answers `kill -0`, and must count as stopped so that `start` starts it again.
 running() {
-  local pid
+  local pid state
   pid=$(pid_of "$1")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
+  [ "$state" != Z ]
 }
 
 # Starts a component detached in its own session, logging to .local/logs/<name>.log.
@@ -213,11 +217,11 @@ start_component() {
 stop_component() {
   local name=$1 grace=${2:-15} pid
   pid=$(pid_of "$name")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if running "$name"; then
     log "stopping $name"
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < grace * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+      running "$name" || break
       sleep 0.1
     done
     kill -KILL -- "-$pid" 2>/dev/null || true
