@@ -8,7 +8,6 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +15,22 @@ import yaml
 
 from api import KINDS, EtcdBackup, EtcdCluster, EtcdRestore, KubeObject
 from tests.conftest import Kubectl
+from tests.seed import (
+    BACKUP,
+    CLUSTER,
+    DELETE,
+    RESTORE,
+    ROOT,
+    SEED,
+    Doc,
+    load,
+    load_seed,
+    set_field,
+)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).parents[2]
-SHARED_SEED = ROOT.parent / "shared" / "seed" / "manifests"
-SEED = SHARED_SEED if SHARED_SEED.is_dir() else ROOT / "tests" / "fixtures" / "seed"
 FULL = ROOT / "tests" / "fixtures" / "full"
-CLUSTER, BACKUP, RESTORE = "example-etcd-cluster.yaml", "periodic_backup_cr.yaml", "restore_cr.yaml"
-Doc = dict[str, Any]
-
-
-def load(path: Path) -> Doc:
-    document: Doc = yaml.safe_load(path.read_text())
-    return document
 
 
 def missing(sent: Any, got: Any, path: str = "") -> list[str]:
@@ -73,19 +74,11 @@ def test_seed_manifest_is_accepted_unchanged(kubectl: Kubectl, namespace: str, n
 
 def edit(name: str, path: str, value: Any) -> Doc:
     """The seed `name` with the field at dotted `path` set to `value` (DELETE removes it)."""
-    document = load(SEED / name)
-    *parents, last = path.split(".")
-    node = document
-    for key in parents:
-        node = node.setdefault(key, {})
-    if value is DELETE:
-        del node[last]
-    else:
-        node[last] = value
+    document = load_seed(name)
+    set_field(document, path, value)
     return document
 
 
-DELETE = object()
 TLS_TOGETHER = (
     "spec.TLS.static.operatorSecret and spec.TLS.static.member.serverSecret must be set together"
 )

@@ -4,28 +4,22 @@ unchanged, and the copies vendored under tests/fixtures/seed stay byte-identical
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from pydantic import BaseModel
 
 from api import EtcdBackup, EtcdCluster, EtcdRestore, KubeObject
 from api.meta import WireModel
+from tests.seed import BACKUP, CLUSTER, RESTORE, SHARED_SEED, VENDORED_SEED, load
 
-SHARED = Path(__file__).parents[2].parent / "shared" / "seed" / "manifests"
-VENDORED = Path(__file__).parents[1] / "fixtures" / "seed"
+SHARED, VENDORED = SHARED_SEED, VENDORED_SEED
 SEEDS: dict[str, type[KubeObject]] = {
-    "example-etcd-cluster.yaml": EtcdCluster,
-    "periodic_backup_cr.yaml": EtcdBackup,
-    "restore_cr.yaml": EtcdRestore,
+    CLUSTER: EtcdCluster,
+    BACKUP: EtcdBackup,
+    RESTORE: EtcdRestore,
 }
 SEED_DIRS = [VENDORED, *([SHARED] if SHARED.is_dir() else [])]
 CASES = [(d, name) for d in SEED_DIRS for name in SEEDS]
-
-
-def load(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
 
 
 def untyped_fields(model: BaseModel, path: str = "") -> list[str]:

@@ -5,56 +5,39 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from api import EtcdBackup, EtcdCluster, EtcdRestore, KubeObject
-
-SEED = Path(__file__).parents[1] / "fixtures" / "seed"
-Doc = dict[str, Any]
-
-
-def seed(name: str) -> Doc:
-    return yaml.safe_load((SEED / name).read_text())
+from tests.seed import BACKUP, CLUSTER, DELETE, RESTORE, Doc, load_seed, set_field
 
 
 def cluster(change: Callable[[Doc], None]) -> tuple[type[KubeObject], Doc]:
-    doc = seed("example-etcd-cluster.yaml")
+    doc = load_seed(CLUSTER)
     change(doc)
     return EtcdCluster, doc
 
 
 def backup(change: Callable[[Doc], None]) -> tuple[type[KubeObject], Doc]:
-    doc = seed("periodic_backup_cr.yaml")
+    doc = load_seed(BACKUP)
     change(doc)
     return EtcdBackup, doc
 
 
 def restore(change: Callable[[Doc], None]) -> tuple[type[KubeObject], Doc]:
-    doc = seed("restore_cr.yaml")
+    doc = load_seed(RESTORE)
     change(doc)
     return EtcdRestore, doc
 
 
 def set_path(path: str, value: Any) -> Callable[[Doc], None]:
     def change(doc: Doc) -> None:
-        *parents, last = path.split(".")
-        node = doc
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is DELETE:
-            del node[last]
-        else:
-            node[last] = value
+        set_field(doc, path, value)
 
     return change
 
-
-DELETE = object()
 
 # (id, (kind, document), text the error must contain)
 INVALID = [
@@ -131,7 +114,7 @@ def test_each_storage_type_requires_its_source(storage: str) -> None:
 
 
 def test_other_stores_are_accepted_with_their_source() -> None:
-    document = seed("periodic_backup_cr.yaml")
+    document = load_seed(BACKUP)
     document["spec"] |= {"storageType": "GCS", "gcs": {"path": "bucket/etcd.backup"}}
     assert EtcdBackup.model_validate(document).spec.storage_type == "GCS"
 
@@ -150,7 +133,7 @@ def test_boundaries_are_valid() -> None:
 
 
 def test_validation_does_not_modify_the_input() -> None:
-    document = seed("example-etcd-cluster.yaml")
+    document = load_seed(CLUSTER)
     before = copy.deepcopy(document)
     EtcdCluster.model_validate(document)
     assert document == before
