@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -186,3 +187,29 @@ async def test_kubectl_exec_runs_inside_the_container(
         "exec", "-n", namespace, "shell", "--", "sh", "-c", "echo oops >&2; exit 7", check=False
     )
     assert failed.returncode == 7 and "oops" in failed.stderr
+
+
+async def test_kubectl_logs_follow_streams_new_lines(
+    kube: KubeClient, namespace: str, local_env: dict[str, str]
+) -> None:
+    script = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done"
+    await kube.create(PODS, pod("ticker", [busybox(script)]), namespace)
+    await wait_pod(kube, namespace, "ticker", is_ready, "Ready")
+    follow = await asyncio.create_subprocess_exec(
+        "kubectl", "logs", "-f", "-n", namespace, "ticker",
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, **local_env},
+    )  # fmt: skip
+    assert follow.stdout is not None
+    try:
+        seen: list[int] = []
+        async with asyncio.timeout(120):
+            while len(seen) < 20:
+                line = (await follow.stdout.readline()).decode().strip()
+                assert line, "kubectl logs -f ended while the container was still running"
+                seen.append(int(line.removeprefix("tick-")))
+        # One unbroken stream: every line once, in order, including those written after
+        # kubectl attached (20 lines take ~6 s of the container's life).
+        assert seen == list(range(seen[0], seen[0] + 20))
+    finally:
+        follow.kill()
+        await follow.wait()
