@@ -1,12 +1,15 @@
 # Entry points for developers and CI. `make demo` and `make test` are the README's two commands.
 SHELL := /bin/bash
-.DEFAULT_GOAL := help
+.DEFAULT_GOAL := all
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV := source .local/env &&
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools manifests check-manifests lint unit cluster-up cluster-down install \
+# Plain `make`: the virtualenv with the project and its test extras, then this list.
+all: venv help
+
+.PHONY: all help venv tools manifests check-manifests lint unit cluster-up cluster-down install \
 	integration e2e test demo run bench clean
 
 help:
