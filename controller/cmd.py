@@ -3,8 +3,8 @@
 Builds the manager with one controller per `--controllers` entry, serves /metrics,
 /healthz and /readyz, and runs until SIGTERM/SIGINT (drain, release the lease, exit 0) or
 until leadership is lost (exit 1: a deposed leader must not keep acting; its pod restarts
-as a standby). The reconcilers are placeholders that log what the cache holds; the
-lifecycle reconcilers replace them in `build_manager`.
+as a standby). `cluster` runs the EtcdCluster reconciler (controller.etcdcluster); backup
+and restore are still placeholders that log what the cache holds.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from controller.cache import CLUSTER_LABEL
 from controller.clients.kube import KubeClient, Resource
+from controller.etcdcluster.reconciler import EtcdClusterReconciler
 from controller.health import HttpServer, Route, probe
 from controller.leader import LeaderElectionConfig, LeadershipLost
 from controller.logs import setup_logging
@@ -27,7 +28,7 @@ from controller.manager import Cache, Manager
 from controller.mapping import any_object, to_owning_cluster, to_self
 from controller.metrics import exposition
 from controller.options import Options, parse_options
-from controller.reconcile import Result
+from controller.reconcile import Reconciler, Result
 from controller.resources import ETCD_BACKUPS, ETCD_CLUSTERS, ETCD_RESTORES, PODS, PVCS, SERVICES
 from controller.scope import is_managed, watch_namespace
 
@@ -96,7 +97,11 @@ def build_manager(kube: KubeClient, opts: Options) -> Manager:
     in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
     for entry in opts.controllers:
         name, res = CONTROLLERS[entry]
-        reconciler = LoggingReconciler(name, res, mgr.cache, opts.cluster_wide)
+        reconciler: Reconciler
+        if res is ETCD_CLUSTERS:
+            reconciler = EtcdClusterReconciler(mgr.cache, kube, opts.cluster_wide)
+        else:
+            reconciler = LoggingReconciler(name, res, mgr.cache, opts.cluster_wide)
         controller = mgr.add_controller(reconciler, workers=opts.workers)
         controller.watch(res, to_self, predicate=in_scope)
         if res is ETCD_CLUSTERS:

@@ -1,0 +1,83 @@
+"""Names, labels and URLs of a cluster's objects, as the CoreOS operator spelled them.
+
+Member pods are `<cluster>-<10 random [a-z0-9]>`; a member's PVC has its pod's name; the
+headless Service is `<cluster>` and the client Service `<cluster>-client`. A member's peer URL
+`http(s)://<pod>.<cluster>.<ns>.svc<ClusterDomain>:2380` carries its pod name, which is how a
+member etcd knows (even one not yet started) is matched to its pod.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+METRICS_PORT = 2381
+SUFFIX_LENGTH = 10
+SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+APP_LABEL = "app"
+APP_VALUE = "etcd"
+CLUSTER_LABEL = "etcd_cluster"
+NODE_LABEL = "etcd_node"
+VERSION_ANNOTATION = "etcd.version"
+
+
+def new_member_name(cluster: str) -> str:
+    suffix = "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
+    return f"{cluster}-{suffix}"
+
+
+def is_member_name(cluster: str, name: str) -> bool:
+    prefix = f"{cluster}-"
+    suffix = name[len(prefix) :]
+    return (
+        name.startswith(prefix)
+        and len(suffix) == SUFFIX_LENGTH
+        and all(c in SUFFIX_ALPHABET for c in suffix)
+    )
+
+
+def client_service_name(cluster: str) -> str:
+    return f"{cluster}-client"
+
+
+def cluster_labels(cluster: str) -> dict[str, str]:
+    """Labels of every object of the cluster (the operator's cache selects on etcd_cluster)."""
+    return {APP_LABEL: APP_VALUE, CLUSTER_LABEL: cluster}
+
+
+def member_labels(cluster: str, pod: str) -> dict[str, str]:
+    return {**cluster_labels(cluster), NODE_LABEL: pod}
+
+
+def member_host(pod: str, cluster: str, namespace: str, cluster_domain: str = "") -> str:
+    """The member's DNS name: hostname `<pod>` under the headless Service `<cluster>`."""
+    return f"{pod}.{cluster}.{namespace}.svc{cluster_domain}"
+
+
+def _scheme(secure: bool) -> str:
+    return "https" if secure else "http"
+
+
+def peer_url(pod: str, cluster: str, namespace: str, cluster_domain: str, secure: bool) -> str:
+    host = member_host(pod, cluster, namespace, cluster_domain)
+    return f"{_scheme(secure)}://{host}:{PEER_PORT}"
+
+
+def client_url(pod: str, cluster: str, namespace: str, cluster_domain: str, secure: bool) -> str:
+    host = member_host(pod, cluster, namespace, cluster_domain)
+    return f"{_scheme(secure)}://{host}:{CLIENT_PORT}"
+
+
+def pod_name_from_peer_url(url: str, cluster: str, namespace: str) -> str | None:
+    """The pod a member's peer URL names, or None when it is not one of this cluster's URLs."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0]
+    pod, dot, domain = host.partition(".")
+    if not dot or not domain.startswith(f"{cluster}.{namespace}.svc"):
+        return None
+    return pod if is_member_name(cluster, pod) else None

@@ -1,0 +1,292 @@
+"""Pure builders of a cluster's Kubernetes objects: member Pods, their PVCs, the two Services.
+
+Shapes follow the CoreOS operator (pkg/util/k8sutil) so its manifests and tooling keep working:
+the same names, labels, annotation, hostname/subdomain, DNS-waiting init container, etcd flags
+and TLS mount paths. Differences on purpose: restartPolicy Always (a member restarts on its
+own data instead of being lost) and httpGet probes on the metrics port (no client cert needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from api import API_VERSION, EtcdCluster
+from controller.etcdcluster import naming
+
+Obj = dict[str, Any]
+InitialClusterState = Literal["new", "existing"]
+
+DATA_VOLUME = "etcd-data"
+DATA_MOUNT = "/var/etcd"
+DATA_DIR = f"{DATA_MOUNT}/data"
+PEER_TLS_VOLUME = "member-peer-tls"
+SERVER_TLS_VOLUME = "member-server-tls"
+PEER_TLS_DIR = "/etc/etcdtls/member/peer-tls"
+SERVER_TLS_DIR = "/etc/etcdtls/member/server-tls"
+ETCD_CONTAINER = "etcd"
+DNS_CONTAINER = "check-dns"
+TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+
+
+def owner_reference(cluster: EtcdCluster) -> Obj:
+    """Controller reference to the cluster: deleting it garbage-collects what it owns."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "EtcdCluster",
+        "name": cluster.name,
+        "uid": cluster.metadata.uid or "",
+        "controller": True,
+    }
+
+
+def _meta(cluster: EtcdCluster, name: str, labels: dict[str, str]) -> Obj:
+    return {
+        "name": name,
+        "namespace": cluster.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(cluster)],
+    }
+
+
+def headless_service(cluster: EtcdCluster) -> Obj:
+    """`<cluster>`: the members' DNS names, published before they are ready (peers need them)."""
+    meta = _meta(cluster, cluster.name, naming.cluster_labels(cluster.name))
+    meta["annotations"] = {TOLERATE_UNREADY: "true"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": naming.cluster_labels(cluster.name),
+            "ports": [
+                _port("client", naming.CLIENT_PORT),
+                _port("peer", naming.PEER_PORT),
+            ],
+        },
+    }
+
+
+def client_service(cluster: EtcdCluster) -> Obj:
+    """`<cluster>-client`: what clients use; only ready members are behind it."""
+    name = naming.client_service_name(cluster.name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(cluster, name, naming.cluster_labels(cluster.name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.cluster_labels(cluster.name),
+            "ports": [_port("client", naming.CLIENT_PORT)],
+        },
+    }
+
+
+def _port(name: str, port: int) -> Obj:
+    return {"name": name, "port": port, "targetPort": port, "protocol": "TCP"}
+
+
+def member_pvc(cluster: EtcdCluster, pod: str) -> Obj:
+    """The member's data volume claim, named like its pod (only with persistentVolumeClaimSpec)."""
+    template = cluster.spec.pod.persistent_volume_claim_spec
+    assert template is not None, "member_pvc needs spec.pod.persistentVolumeClaimSpec"
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(cluster, pod, naming.member_labels(cluster.name, pod)),
+        "spec": _wire(template),
+    }
+
+
+def initial_cluster_flag(members: Sequence[tuple[str, str]]) -> str:
+    """`name=peerURL,...` for --initial-cluster."""
+    return ",".join(f"{name}={url}" for name, url in members)
+
+
+def etcd_command(
+    cluster: EtcdCluster,
+    pod: str,
+    initial_cluster: Sequence[tuple[str, str]],
+    state: InitialClusterState,
+) -> list[str]:
+    spec = cluster.spec
+    ns, domain = cluster.namespace, spec.pod.cluster_domain
+    peer_scheme = "https" if spec.is_secure_peer else "http"
+    client_scheme = "https" if spec.is_secure_client else "http"
+    cmd = [
+        "/usr/local/bin/etcd",
+        f"--data-dir={DATA_DIR}",
+        f"--name={pod}",
+        "--initial-advertise-peer-urls="
+        + naming.peer_url(pod, cluster.name, ns, domain, spec.is_secure_peer),
+        f"--listen-peer-urls={peer_scheme}://0.0.0.0:{naming.PEER_PORT}",
+        f"--listen-client-urls={client_scheme}://0.0.0.0:{naming.CLIENT_PORT}",
+        "--advertise-client-urls="
+        + naming.client_url(pod, cluster.name, ns, domain, spec.is_secure_client),
+        f"--listen-metrics-urls=http://0.0.0.0:{naming.METRICS_PORT}",
+        f"--initial-cluster={initial_cluster_flag(initial_cluster)}",
+        f"--initial-cluster-state={state}",
+        f"--initial-cluster-token={cluster.metadata.uid or cluster.name}",
+    ]
+    if spec.is_secure_peer:
+        cmd += [
+            "--peer-client-cert-auth=true",
+            f"--peer-trusted-ca-file={PEER_TLS_DIR}/peer-ca.crt",
+            f"--peer-cert-file={PEER_TLS_DIR}/peer.crt",
+            f"--peer-key-file={PEER_TLS_DIR}/peer.key",
+        ]
+    if spec.is_secure_client:
+        cmd += [
+            "--client-cert-auth=true",
+            f"--trusted-ca-file={SERVER_TLS_DIR}/server-ca.crt",
+            f"--cert-file={SERVER_TLS_DIR}/server.crt",
+            f"--key-file={SERVER_TLS_DIR}/server.key",
+        ]
+    return cmd
+
+
+def dns_wait_script(host: str, timeout_seconds: int) -> str:
+    """CoreOS's init script: wait until the member's own DNS name resolves (0: forever)."""
+    return (
+        f"TIMEOUT_READY={timeout_seconds}\n"
+        f"while ( ! nslookup {host} )\n"
+        "do\n"
+        "  # TIMEOUT_READY 0 goes negative and never reaches 0 again: wait indefinitely\n"
+        "  TIMEOUT_READY=$(( TIMEOUT_READY-1 ))\n"
+        "  if [ $TIMEOUT_READY -eq 0 ]; then\n"
+        '    echo "Timed out waiting for DNS entry"\n'
+        "    exit 1\n"
+        "  fi\n"
+        "  sleep 1\n"
+        "done\n"
+    )
+
+
+def member_pod(
+    cluster: EtcdCluster,
+    pod: str,
+    initial_cluster: Sequence[tuple[str, str]],
+    state: InitialClusterState,
+) -> Obj:
+    """A member pod. `initial_cluster` lists (name, peer URL) of every member, this one too."""
+    spec, policy = cluster.spec, cluster.spec.pod
+    host = naming.member_host(pod, cluster.name, cluster.namespace, policy.cluster_domain)
+    meta = _meta(cluster, pod, {**policy.labels, **naming.member_labels(cluster.name, pod)})
+    meta["annotations"] = {**policy.annotations, naming.VERSION_ANNOTATION: spec.etcd_version}
+    mounts = [{"name": DATA_VOLUME, "mountPath": DATA_MOUNT}]
+    volumes: list[Obj] = [_data_volume(cluster, pod)]
+    static = spec.static_tls
+    if spec.is_secure_peer and static.member and static.member.peer_secret:
+        mounts.append({"name": PEER_TLS_VOLUME, "mountPath": PEER_TLS_DIR})
+        volumes.append(_secret_volume(PEER_TLS_VOLUME, static.member.peer_secret))
+    if spec.is_secure_client and static.member and static.member.server_secret:
+        mounts.append({"name": SERVER_TLS_VOLUME, "mountPath": SERVER_TLS_DIR})
+        volumes.append(_secret_volume(SERVER_TLS_VOLUME, static.member.server_secret))
+    etcd: Obj = {
+        "name": ETCD_CONTAINER,
+        "image": spec.image,
+        "command": etcd_command(cluster, pod, initial_cluster, state),
+        "ports": [
+            {"name": "client", "containerPort": naming.CLIENT_PORT, "protocol": "TCP"},
+            {"name": "peer", "containerPort": naming.PEER_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": naming.METRICS_PORT, "protocol": "TCP"},
+        ],
+        "volumeMounts": mounts,
+        # /readyz fails for a learner and without quorum: only voting, serving members are
+        # behind the client Service. /livez stays up through both.
+        "readinessProbe": _http_probe("/readyz", initial_delay=1, period=5, failures=3),
+        "livenessProbe": _http_probe("/livez", initial_delay=10, period=60, failures=3),
+    }
+    if policy.etcd_env:
+        etcd["env"] = [_wire(e) for e in policy.etcd_env]
+    resources = _wire(policy.resources)
+    if resources:
+        etcd["resources"] = resources
+    pod_spec: Obj = {
+        "hostname": pod,
+        "subdomain": cluster.name,
+        "restartPolicy": "Always",
+        "automountServiceAccountToken": False,
+        "initContainers": [
+            {
+                "name": DNS_CONTAINER,
+                "image": policy.busybox_image,
+                "command": ["/bin/sh", "-c", dns_wait_script(host, policy.dns_timeout_in_second)],
+            }
+        ],
+        "containers": [etcd],
+        "volumes": volumes,
+    }
+    if policy.node_selector:
+        pod_spec["nodeSelector"] = dict(policy.node_selector)
+    if policy.tolerations:
+        pod_spec["tolerations"] = [_wire(t) for t in policy.tolerations]
+    affinity = _affinity(cluster)
+    if affinity:
+        pod_spec["affinity"] = affinity
+    if policy.security_context is not None:
+        pod_spec["securityContext"] = _wire(policy.security_context)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+
+
+def _data_volume(cluster: EtcdCluster, pod: str) -> Obj:
+    if cluster.spec.pod.persistent_volume_claim_spec is not None:
+        return {"name": DATA_VOLUME, "persistentVolumeClaim": {"claimName": pod}}
+    return {"name": DATA_VOLUME, "emptyDir": {}}
+
+
+def _secret_volume(name: str, secret: str) -> Obj:
+    return {"name": name, "secret": {"secretName": secret}}
+
+
+def _http_probe(path: str, *, initial_delay: int, period: int, failures: int) -> Obj:
+    return {
+        "httpGet": {"path": path, "port": naming.METRICS_PORT, "scheme": "HTTP"},
+        "initialDelaySeconds": initial_delay,
+        "periodSeconds": period,
+        "timeoutSeconds": 10,
+        "failureThreshold": failures,
+    }
+
+
+def _affinity(cluster: EtcdCluster) -> Obj | None:
+    """spec.pod.affinity, else CoreOS's deprecated antiAffinity: one member per node."""
+    policy = cluster.spec.pod
+    if policy.affinity is not None:
+        return _wire(policy.affinity) or None
+    if not policy.anti_affinity:
+        return None
+    term = {
+        "labelSelector": {"matchLabels": {naming.CLUSTER_LABEL: cluster.name}},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
+def _wire(model: BaseModel) -> Obj:
+    """An embedded Kubernetes type as the API spells it, without empty fields."""
+    pruned = _prune(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return pruned if isinstance(pruned, dict) else {}
+
+
+def _prune(value: Any) -> Any:
+    """Drops empty dicts and lists at every depth (defaults the user did not write)."""
+    if isinstance(value, dict):
+        kept = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ({}, [])}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def data_claim_name(pod: Obj) -> str | None:
+    """The PVC a member pod's data volume uses, or None for an emptyDir."""
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        if volume.get("name") == DATA_VOLUME:
+            claim = volume.get("persistentVolumeClaim") or {}
+            return claim.get("claimName") or None
+    return None

@@ -1,0 +1,232 @@
+"""The planner's table: observed state → the one next action (learner-first, crash-safe)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from api import EtcdCluster
+from controller.clients.etcd import EndpointStatus, Member, TLSMaterial
+from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView, TLSView
+from controller.etcdcluster.planner import (
+    Action,
+    AddLearner,
+    BadSpec,
+    BootstrapSeed,
+    CreateMemberPod,
+    CreateService,
+    CreateVolume,
+    DeleteStrayPod,
+    DeleteStrayVolume,
+    Paused,
+    PromoteLearner,
+    RemoveMember,
+    Steady,
+    Wait,
+    keeps_quorum,
+    plan,
+)
+from tests.seed import CLUSTER, load_seed, set_field
+
+A, B, C, D = (f"example-{c * 10}" for c in "abcd")
+IDS = {A: 0xA, B: 0xB, C: 0xC, D: 0xD}
+SERVICES = frozenset({"example", "example-client"})
+TLS = TLSView(client=TLSMaterial(b"ca", b"cert", b"key"))
+
+
+def cluster(size: int = 3, **fields: Any) -> EtcdCluster:
+    doc = load_seed(CLUSTER)
+    set_field(doc, "metadata.namespace", "default")
+    set_field(doc, "spec.size", size)
+    for path, value in fields.items():
+        set_field(doc, path, value)
+    return EtcdCluster.model_validate(doc)
+
+
+def pod(name: str, ready: bool = True, terminating: bool = False) -> PodView:
+    return PodView(name, "Running", ready, "10.213.1.9", terminating, name, "3.6.16")
+
+
+def peer(name: str) -> str:
+    return f"https://{name}.example.default.svc:2380"
+
+
+def member(
+    name: str, learner: bool = False, started: bool = True, up: bool = True, leader: int = 0xA
+) -> MemberView:
+    m = Member(IDS[name], name if started else "", (peer(name),), (), learner)
+    status = None
+    if started and up:
+        status = EndpointStatus(IDS[name], leader, 10, 2, 10, "3.6.16", 1, learner, ())
+    return MemberView(m, name, status)
+
+
+def observed(
+    size: int = 3,
+    pods: tuple[PodView, ...] = (),
+    pvcs: tuple[str, ...] | None = None,
+    members: tuple[MemberView, ...] | None = None,
+    services: frozenset[str] = SERVICES,
+    **fields: Any,
+) -> Observed:
+    return Observed(
+        cluster=cluster(size, **fields),
+        pods=pods,
+        pvcs=tuple(p.name for p in pods) if pvcs is None else pvcs,
+        services=services,
+        tls=TLS,
+        etcd=None if members is None else EtcdView(members),
+    )
+
+
+def peers(*names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((n, peer(n)) for n in names)
+
+
+CASES: list[tuple[str, Observed, Action]] = [
+    (
+        "new cluster: headless service first",
+        observed(services=frozenset()),
+        CreateService("headless"),
+    ),
+    (
+        "then the client service",
+        observed(services=frozenset({"example"})),
+        CreateService("client"),
+    ),
+    ("services exist, nothing else: seed", observed(), BootstrapSeed()),
+    (
+        "volumes but no pods: never bootstrap over data",
+        observed(pvcs=(A,)),
+        Wait("VolumesWithoutPods"),
+    ),
+    ("seed pod starting: wait", observed(pods=(pod(A, ready=False),)), Wait("EtcdUnreachable")),
+    (
+        "pod whose volume is missing: create the volume",
+        observed(pods=(pod(A),), pvcs=()),
+        CreateVolume(A),
+    ),
+    (
+        "healthy and short: add a learner",
+        observed(pods=(pod(A),), members=(member(A),)),
+        AddLearner(peers(A)),
+    ),
+    (
+        "crash after MemberAdd: create that member's pod, not another member",
+        observed(pods=(pod(A),), members=(member(A), member(B, learner=True, started=False))),
+        CreateMemberPod(B, peers(A, B)),
+    ),
+    (
+        "learner pod starting: wait, add nothing",
+        observed(
+            pods=(pod(A), pod(B, ready=False)),
+            members=(member(A), member(B, learner=True, started=False)),
+        ),
+        Wait("LearnerStarting"),
+    ),
+    (
+        "learner started: promote it",
+        observed(
+            pods=(pod(A), pod(B, ready=False)),
+            members=(member(A), member(B, learner=True)),
+        ),
+        PromoteLearner(IDS[B], B),
+    ),
+    (
+        "a voting member unreachable: wait, never add",
+        observed(pods=(pod(A), pod(B)), members=(member(A), member(B, up=False))),
+        Wait("Unhealthy"),
+    ),
+    (
+        "no leader: wait",
+        observed(pods=(pod(A), pod(B)), members=(member(A, leader=0), member(B, leader=0))),
+        Wait("Unhealthy"),
+    ),
+    (
+        "members disagree on the leader: wait",
+        observed(pods=(pod(A), pod(B)), members=(member(A), member(B, leader=0xB))),
+        Wait("Unhealthy"),
+    ),
+    (
+        "started member without a pod: healing is a later issue",
+        observed(pods=(pod(A), pod(B)), members=(member(A), member(B), member(C))),
+        Wait("MemberPodMissing"),
+    ),
+    (
+        "at size: steady",
+        observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C))),
+        Steady(),
+    ),
+    (
+        "paused: nothing",
+        observed(pods=(pod(A),), members=(member(A),), **{"spec.paused": True}),
+        Paused(),
+    ),
+    (
+        "too big: remove a non-leader member",
+        observed(size=1, pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C))),
+        RemoveMember(IDS[C], C),
+    ),
+    (
+        "too big but unhealthy: wait",
+        observed(size=1, pods=(pod(A), pod(B)), members=(member(A), member(B, up=False))),
+        Wait("Unhealthy"),
+    ),
+    (
+        "crash after MemberRemove: delete the pod etcd no longer lists",
+        observed(size=2, pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B))),
+        DeleteStrayPod(C),
+    ),
+    (
+        "crash after the pod's deletion: delete its volume",
+        observed(size=2, pods=(pod(A), pod(B)), pvcs=(A, B, C), members=(member(A), member(B))),
+        DeleteStrayVolume(C),
+    ),
+]
+
+
+@pytest.mark.parametrize("obs, want", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_plan(obs: Observed, want: Action) -> None:
+    got = plan(obs)
+    if isinstance(want, Wait):
+        assert isinstance(got, Wait) and got.reason == want.reason, got
+    else:
+        assert got == want
+
+
+def test_missing_tls_secret_is_bad_spec_and_changes_nothing() -> None:
+    obs = replace(observed(services=frozenset()), tls=TLSView(missing_secrets=("etcd-peer",)))
+    got = plan(obs)
+    assert isinstance(got, BadSpec) and got.reason == "TLSSecretMissing"
+    assert "etcd-peer" in got.message and not got.mutates
+
+
+def test_learner_first_growth_to_three_takes_one_step_at_a_time() -> None:
+    """Walk the planner through a whole scale-up, applying each action to the snapshot."""
+    obs = observed(pods=(pod(A),), members=(member(A),))
+    steps = []
+    for new in (B, C):
+        action = plan(obs)
+        assert isinstance(action, AddLearner)
+        added = (*obs.etcd.members, member(new, learner=True, started=False))  # type: ignore[union-attr]
+        obs = replace(obs, etcd=EtcdView(added))
+        action = plan(obs)
+        assert action == CreateMemberPod(new, tuple((m.pod, peer(m.pod)) for m in added))  # type: ignore[arg-type]
+        obs = replace(obs, pods=(*obs.pods, pod(new)), pvcs=(*obs.pvcs, new))
+        started = (*obs.etcd.members[:-1], member(new, learner=True))  # type: ignore[union-attr]
+        obs = replace(obs, etcd=EtcdView(started))
+        action = plan(obs)
+        assert action == PromoteLearner(IDS[new], new)
+        obs = replace(obs, etcd=EtcdView((*started[:-1], member(new))))
+        steps.append(new)
+    assert plan(obs) == Steady() and steps == [B, C]
+
+
+def test_removal_keeps_quorum() -> None:
+    healthy = EtcdView((member(A), member(B), member(C)))
+    assert keeps_quorum(healthy, healthy.members[2])
+    one_down = EtcdView((member(A), member(B, up=False), member(C)))
+    assert not keeps_quorum(one_down, one_down.members[2])  # A alone of {A, B}
+    assert not keeps_quorum(EtcdView((member(A),)), member(A))
