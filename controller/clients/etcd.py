@@ -172,6 +172,9 @@ class EtcdClient:
         except grpc.aio.AioRpcError as exc:
             raise _map_rpc_error(exc, self.endpoint.address) from exc
         except EtcdError as exc:
+            # etcd3aio wraps UNAVAILABLE answers, etcd's "unhealthy cluster" among them.
+            if isinstance(exc.__cause__, grpc.aio.AioRpcError):
+                raise _map_rpc_error(exc.__cause__, self.endpoint.address) from exc
             raise Unavailable(f"{self.endpoint.address}: {exc}") from exc
 
 

@@ -43,7 +43,15 @@ class Executor:
         self.events = events
 
     async def apply(self, obs: Observed, action: Action) -> bool:
-        """Applies `action`; False when etcd said "not yet" (e.g. a learner still catching up)."""
+        """Applies `action`; False when etcd said "not yet" (a learner still catching up, a
+        member just promoted not yet counted healthy) or could not be reached: try again soon."""
+        try:
+            return await self._apply(obs, action)
+        except EtcdClientError as exc:
+            log.warning("%s not applied: %s", action.reason, exc)
+            return False
+
+    async def _apply(self, obs: Observed, action: Action) -> bool:
         cluster = obs.cluster
         if isinstance(action, CreateService):
             headless = action.which == "headless"

@@ -209,6 +209,9 @@ def _with_etcd(obs: Observed, etcd: EtcdView) -> Action:
         if pvc not in members and pvc not in pod_names:
             return DeleteStrayVolume(pvc)
 
+    terminating = [p.name for p in obs.pods if p.terminating]
+    if terminating:  # let the last change settle before the next one
+        return Wait("PodTerminating", f"pods terminating: {', '.join(terminating)}")
     voting = len(etcd.voting)
     if voting < size:
         return AddLearner(peers)

@@ -1,0 +1,307 @@
+"""The EtcdCluster reconciler on the real environment: the operator process runs inside the
+cluster network (hack/in-cluster), etcd members run as pods of the node agent.
+
+The seed's example cluster (TLS, PVCs) reaches 3 started voting members that `etcdctl member
+list` shows as the user story does; a plain cluster grows 1 → 3 and shrinks back; an operator
+that crashes right after MemberAdd converges on restart, creating the pod of the member it
+added instead of adding another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.clients.kube import PODS, PVCS, SECRETS, KubeClient
+from controller.etcdcluster.naming import is_member_name
+from controller.resources import ETCD_CLUSTERS
+from tests.seed import CLUSTER, load_seed, set_field
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CLUSTER = str(ROOT / "hack" / "in-cluster")
+TIMEOUT = 360.0  # a loaded 2-core machine: be patient, poll
+# Leader election in one namespace keeps two cluster-wide test operators from both acting.
+OPERATOR_ARGS = [
+    ".venv/bin/etcd-operator",
+    "--cluster-wide",
+    "--controllers",
+    "cluster",
+    "--leader-elect",
+    "--leader-election-namespace",
+    "default",
+    "--leader-election-id",
+    "etcd-operator-e2e",
+    "--leader-election-lease-duration",
+    "4",
+    "--leader-election-renew-deadline",
+    "3",
+    "--leader-election-retry-period",
+    "0.5",
+    "--metrics-bind-address",
+    "0",
+    "--health-probe-bind-address",
+    "0",
+    "--log-format",
+    "text",
+]
+Obj = dict[str, Any]
+
+
+class Operator:
+    """The operator process inside the cluster network, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, faults: str = ""):
+        self.log_path = log_path
+        full_env = {**os.environ, **env, "ETCD_OPERATOR_FAULTS": faults}
+        with log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [IN_CLUSTER, *OPERATOR_ARGS], cwd=ROOT, env=full_env, stdout=out, stderr=out
+            )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def operators(local_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Operator]]:
+    """Starts operators on demand; stops them and prints their log when a test fails."""
+    started: list[Operator] = []
+    log_path = tmp_path / "operator.log"
+
+    def start(faults: str = "") -> Operator:
+        op = Operator(local_env, log_path, faults)
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.stop()
+    if log_path.exists():
+        print(f"--- operator log ({log_path}) ---\n{log_path.read_text(errors='replace')[-20000:]}")
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
+    """Polls an async check until it returns something truthy; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def apply_cluster(kubectl: Callable[..., Any], doc: Obj) -> None:
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+
+
+def plain_cluster(name: str, namespace: str, size: int) -> Obj:
+    return {
+        "apiVersion": ETCD_CLUSTERS.api_version,
+        "kind": ETCD_CLUSTERS.kind,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"etcd.database.coreos.com/scope": "clusterwide"},
+        },
+        "spec": {"size": size},
+    }
+
+
+async def cluster_status(kube: KubeClient, ns: str, name: str) -> Obj:
+    return dict((await kube.get(ETCD_CLUSTERS, name, ns)).get("status") or {})
+
+
+def running_with(kube: KubeClient, ns: str, name: str, ready: int) -> Callable[[], Any]:
+    async def check() -> Obj | None:
+        status = await cluster_status(kube, ns, name)
+        ok = status.get("phase") == "Running" and status.get("readyMembers") == ready
+        return status if ok and status.get("size") == ready else None
+
+    return check
+
+
+async def member_pods(kube: KubeClient, ns: str, name: str) -> list[Obj]:
+    pods = await kube.list(PODS, ns, label_selector=f"etcd_cluster={name}")
+    return [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+class Etcdctl:
+    """etcdctl inside the cluster network, against the client Service (TLS when given)."""
+
+    def __init__(self, env: dict[str, str], ns: str, name: str, certs: Path | None = None):
+        scheme = "https" if certs else "http"
+        self.env = {**os.environ, **env, "IN_CLUSTER_NAMESPACE": ns}
+        self.args = [f"--endpoints={scheme}://{name}-client.{ns}.svc:2379"]
+        if certs:
+            self.args += [
+                f"--cacert={certs}/etcd-client-ca.crt",
+                f"--cert={certs}/etcd-client.crt",
+                f"--key={certs}/etcd-client.key",
+            ]
+
+    def __call__(self, *args: str) -> str:
+        proc = subprocess.run(
+            [IN_CLUSTER, "etcdctl", *self.args, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"etcdctl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    def members(self) -> list[Obj]:
+        return list(json.loads(self("member", "list", "-w", "json"))["members"])
+
+
+def seed_tls(env: dict[str, str], ns: str) -> None:
+    """The user story's three TLS Secrets for cluster `example` (hack/seed-tls.sh)."""
+    script = str(ROOT / "hack" / "seed-tls.sh")
+    subprocess.run(
+        [script, "example", ns], env={**os.environ, **env}, check=True, capture_output=True
+    )
+
+
+async def client_certs(kube: KubeClient, ns: str, into: Path) -> Path:
+    secret = await kube.get(SECRETS, "etcd-addops-client-tls", ns)
+    for key, value in secret["data"].items():
+        (into / key).write_bytes(base64.b64decode(value))
+    return into
+
+
+async def test_seed_example_cluster_runs_with_tls_and_pvcs(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+    tmp_path: Path,
+) -> None:
+    seed_tls(local_env, namespace)
+    doc = load_seed(CLUSTER)
+    set_field(doc, "metadata.namespace", namespace)
+    apply_cluster(kubectl, doc)
+    operators()
+
+    status = await eventually(running_with(kube, namespace, "example", 3), "3 ready members")
+    assert status["serviceName"] == "example-client" and status["clientPort"] == 2379
+    assert status["currentVersion"] == "3.6.16"
+    pods = await member_pods(kube, namespace, "example")
+    names = sorted(p["metadata"]["name"] for p in pods)
+    assert len(names) == 3 and all(is_member_name("example", n) for n in names)
+    assert sorted(status["members"]["ready"]) == names
+    for pod in pods:
+        meta = pod["metadata"]
+        assert meta["labels"]["etcd_node"] == meta["name"]
+        assert meta["annotations"]["prometheus.io/scrape"] == "true"
+        assert meta["ownerReferences"][0]["kind"] == "EtcdCluster"
+
+    async def pvcs_bound() -> list[Obj] | None:
+        claims = (await kube.list(PVCS, namespace, label_selector="etcd_cluster=example"))["items"]
+        bound = [c for c in claims if (c.get("status") or {}).get("phase") == "Bound"]
+        return claims if len(bound) == 3 else None
+
+    claims = await eventually(pvcs_bound, "3 Bound PVCs")
+    assert sorted(c["metadata"]["name"] for c in claims) == names
+    assert {c["spec"]["storageClassName"] for c in claims} == {"rbd"}
+
+    etcdctl = Etcdctl(
+        local_env, namespace, "example", await client_certs(kube, namespace, tmp_path)
+    )
+    members = etcdctl.members()
+    assert sorted(m["name"] for m in members) == names  # a name means: started
+    for m in members:
+        assert m["peerURLs"] == [f"https://{m['name']}.example.{namespace}.svc:2380"]
+        assert m["clientURLs"] == [f"https://{m['name']}.example.{namespace}.svc:2379"]
+        assert not m.get("isLearner")
+    etcdctl("put", "greeting", "hello")
+    assert etcdctl("get", "greeting", "--print-value-only").strip() == "hello"
+
+
+async def test_plain_cluster_grows_learner_first_and_shrinks(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+) -> None:
+    apply_cluster(kubectl, plain_cluster("plain", namespace, 1))
+    operators()
+    await eventually(running_with(kube, namespace, "plain", 1), "1 ready member")
+    etcdctl = Etcdctl(local_env, namespace, "plain")
+    etcdctl("put", "kept", "across scaling")
+
+    await kube.patch(ETCD_CLUSTERS, "plain", {"spec": {"size": 3}}, namespace)
+    await eventually(running_with(kube, namespace, "plain", 3), "3 ready members")
+    members = etcdctl.members()
+    assert len(members) == 3 and not any(m.get("isLearner") for m in members)
+    assert all(m["peerURLs"][0].startswith("http://") for m in members)
+
+    await kube.patch(ETCD_CLUSTERS, "plain", {"spec": {"size": 1}}, namespace)
+    await eventually(running_with(kube, namespace, "plain", 1), "back to 1 member")
+
+    async def one_pod() -> bool:
+        return len(await member_pods(kube, namespace, "plain")) == 1
+
+    await eventually(one_pod, "the removed members' pods to be deleted")
+    (survivor,) = etcdctl.members()
+    assert survivor["name"] == (await member_pods(kube, namespace, "plain"))[0]["metadata"]["name"]
+    assert etcdctl("get", "kept", "--print-value-only").strip() == "across scaling"
+
+
+async def test_crash_after_member_add_converges_on_restart(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+) -> None:
+    apply_cluster(kubectl, plain_cluster("crashy", namespace, 2))
+    crashing = operators(faults="after-member-add:crash")
+    await eventually(
+        lambda: asyncio.to_thread(lambda: crashing.proc.poll() is not None),
+        "the operator to crash after MemberAdd",
+    )
+    assert crashing.proc.returncode != 0
+    assert "fault injected: crashing at after-member-add" in crashing.log()
+
+    # The learner is in etcd; its pod was never created.
+    etcdctl = Etcdctl(local_env, namespace, "crashy")
+    members = etcdctl.members()
+    (learner,) = [m for m in members if m.get("isLearner")]
+    added = learner["peerURLs"][0].split("//")[1].split(".")[0]
+    assert added not in {
+        p["metadata"]["name"] for p in await member_pods(kube, namespace, "crashy")
+    }
+
+    operators()
+    await eventually(running_with(kube, namespace, "crashy", 2), "2 ready members after restart")
+    pods = {p["metadata"]["name"] for p in await member_pods(kube, namespace, "crashy")}
+    members = etcdctl.members()
+    assert added in pods and len(pods) == 2  # the added member got its pod; no third member
+    assert sorted(m["name"] for m in members) == sorted(pods)
+    assert not any(m.get("isLearner") for m in members)
