@@ -17,7 +17,12 @@ step "CRDs (apiextensions.k8s.io/v1, generated from api/)"
 kubectl get crd -o custom-columns=NAME:.metadata.name,VERSIONS:.spec.versions[*].name
 
 step "TLS Secrets of the user story (hack/seed-tls.sh)"
-hack/seed-tls.sh example default
+# Kept when they exist: a running cluster's members trust the CA they were created with.
+if kubectl get secret etcd-addops-client-tls >/dev/null 2>&1; then
+  echo "secrets etcd-addops-{peer,server,client}-tls exist"
+else
+  hack/seed-tls.sh example default
+fi
 
 step "the seed's example cluster, applied unchanged"
 kubectl apply -f tests/fixtures/seed/example-etcd-cluster.yaml
@@ -32,17 +37,24 @@ hack/in-cluster .venv/bin/etcd-operator --cluster-wide --leader-elect \
   --health-probe-bind-address 0 --log-format text >"$log" 2>&1 &
 operator=$!
 trap 'kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null || true' EXIT
-for _ in $(seq 60); do
-  grep -q "default/example" "$log" && break
+for _ in $(seq 300); do
+  phase=$(kubectl get etcd example -o jsonpath='{.status.phase}/{.status.readyMembers}' 2>/dev/null || true)
+  [ "$phase" = "Running/3" ] && break
   sleep 1
 done
-grep -E "leader|default/example" "$log" | head -5
+grep -E "leader|reconcile step" "$log" | cut -c1-160 | head -20
 
 step "status"
 kubectl get etcd example
+kubectl get pods,pvc -l etcd_cluster=example
 kubectl get lease -n default etcd-operator -o custom-columns=LEASE:.metadata.name,HOLDER:.spec.holderIdentity
-cat <<'MSG'
 
-The runtime (informers, work queue, leader election) sees the cluster; member pods, their
-PVCs and `member list` come with the EtcdCluster lifecycle reconciler (next issue).
-MSG
+step "member list, from inside the cluster with the client certificate (etcd-addops-client-tls)"
+certs=$(mktemp -d)
+trap 'kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null || true; rm -rf "$certs"' EXIT
+for f in etcd-client-ca.crt etcd-client.crt etcd-client.key; do
+  kubectl get secret etcd-addops-client-tls -o jsonpath="{.data.${f//./\\.}}" | base64 -d >"$certs/$f"
+done
+hack/in-cluster etcdctl --cacert="$certs/etcd-client-ca.crt" --cert="$certs/etcd-client.crt" \
+  --key="$certs/etcd-client.key" --endpoints=https://example-client.default.svc:2379 \
+  member list -w table

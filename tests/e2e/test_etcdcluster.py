@@ -164,18 +164,30 @@ class Etcdctl:
             ]
 
     def __call__(self, *args: str) -> str:
-        proc = subprocess.run(
+        proc = self.run(*args)
+        assert proc.returncode == 0, f"etcdctl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [IN_CLUSTER, "etcdctl", *self.args, *args],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=120,
         )
-        assert proc.returncode == 0, f"etcdctl {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
 
     def members(self) -> list[Obj]:
         return list(json.loads(self("member", "list", "-w", "json"))["members"])
+
+    async def members_once_served(self) -> list[Obj]:
+        """The member list as soon as the client Service has a ready member behind it."""
+
+        async def attempt() -> list[Obj] | None:
+            proc = await asyncio.to_thread(self.run, "member", "list", "-w", "json")
+            return list(json.loads(proc.stdout)["members"]) if proc.returncode == 0 else None
+
+        return list(await eventually(attempt, "a member behind the client Service"))
 
 
 def seed_tls(env: dict[str, str], ns: str) -> None:
@@ -232,7 +244,7 @@ async def test_seed_example_cluster_runs_with_tls_and_pvcs(
     etcdctl = Etcdctl(
         local_env, namespace, "example", await client_certs(kube, namespace, tmp_path)
     )
-    members = etcdctl.members()
+    members = await etcdctl.members_once_served()
     assert sorted(m["name"] for m in members) == names  # a name means: started
     for m in members:
         assert m["peerURLs"] == [f"https://{m['name']}.example.{namespace}.svc:2380"]
@@ -253,6 +265,7 @@ async def test_plain_cluster_grows_learner_first_and_shrinks(
     operators()
     await eventually(running_with(kube, namespace, "plain", 1), "1 ready member")
     etcdctl = Etcdctl(local_env, namespace, "plain")
+    await etcdctl.members_once_served()
     etcdctl("put", "kept", "across scaling")
 
     await kube.patch(ETCD_CLUSTERS, "plain", {"spec": {"size": 3}}, namespace)
@@ -291,7 +304,7 @@ async def test_crash_after_member_add_converges_on_restart(
 
     # The learner is in etcd; its pod was never created.
     etcdctl = Etcdctl(local_env, namespace, "crashy")
-    members = etcdctl.members()
+    members = await etcdctl.members_once_served()
     (learner,) = [m for m in members if m.get("isLearner")]
     added = learner["peerURLs"][0].split("//")[1].split(".")[0]
     assert added not in {
