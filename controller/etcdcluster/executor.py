@@ -164,6 +164,9 @@ class Executor:
         try:
             await self.kube.create(res, obj)
         except ApiError as exc:
+            if exc.status == 403 and "being terminated" in exc.message:
+                log.info("not creating %s: its namespace is being deleted", res.kind)
+                return
             if not exc.conflict:
                 raise
         else:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.clients.kube import PODS, PVCS, SECRETS, KubeClient
+from controller.clients.kube import EVENTS, PODS, PVCS, SECRETS, KubeClient
 from controller.etcdcluster.naming import is_member_name
 from controller.resources import ETCD_CLUSTERS
 from tests.seed import CLUSTER, load_seed, set_field
@@ -318,3 +318,39 @@ async def test_crash_after_member_add_converges_on_restart(
     assert added in pods and len(pods) == 2  # the added member got its pod; no third member
     assert sorted(m["name"] for m in members) == sorted(pods)
     assert not any(m.get("isLearner") for m in members)
+
+
+async def test_missing_tls_secrets_fail_with_an_event_until_created(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+) -> None:
+    doc = load_seed(CLUSTER)
+    set_field(doc, "metadata.namespace", namespace)
+    set_field(doc, "spec.size", 1)
+    apply_cluster(kubectl, doc)
+    operators()
+
+    async def failed() -> Obj | None:
+        status = await cluster_status(kube, namespace, "example")
+        return status if status.get("phase") == "Failed" else None
+
+    status = await eventually(failed, "phase Failed")
+    assert "etcd-addops-peer-tls" in status["reason"]
+    (available,) = [c for c in status["conditions"] if c["type"] == "Available"]
+    assert (available["status"], available["reason"]) == ("False", "TLSSecretMissing")
+
+    async def warning_event() -> bool:
+        events = (await kube.list(EVENTS, namespace))["items"]
+        return any(
+            e["reason"] == "TLSSecretMissing" and e["involvedObject"]["name"] == "example"
+            for e in events
+        )
+
+    await eventually(warning_event, "a TLSSecretMissing event")
+    assert await member_pods(kube, namespace, "example") == []  # nothing was created
+
+    seed_tls(local_env, namespace)
+    await eventually(running_with(kube, namespace, "example", 1), "Running once the secrets exist")
