@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 import string
 
+from controller.cache import CLUSTER_LABEL  # the label the cache indexes members by
+
 CLIENT_PORT = 2379
 PEER_PORT = 2380
 METRICS_PORT = 2381
@@ -19,7 +21,6 @@ SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 APP_LABEL = "app"
 APP_VALUE = "etcd"
-CLUSTER_LABEL = "etcd_cluster"
 NODE_LABEL = "etcd_node"
 VERSION_ANNOTATION = "etcd.version"
 
