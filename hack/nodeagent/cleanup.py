@@ -20,7 +20,7 @@ import subprocess
 
 from nodeagent import mountpoints, netns
 from nodeagent.config import AgentConfig, StatePaths
-from nodeagent.procs import ProcTable, pids_in_netns
+from nodeagent.procs import ProcTable, alive, pids_in_netns
 
 log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "eo-"
@@ -37,19 +37,24 @@ async def _kill_in_netns(names: list[str]) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     for _ in range(50):  # SIGKILLed processes go quickly; wait so the namespaces can go too
-        if not any(_alive(pid) for pid in pids):
+        if not any(alive(pid) for pid in pids):
             break
         await asyncio.sleep(0.1)
     return len(pids)
 
 
-def _alive(pid: int) -> bool:
-    """Exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+async def _teardown_all(names: list[str]) -> None:
+    for name in names:
+        try:
+            await netns.teardown_pod_network(name)
+        except netns.NetnsError as exc:
+            log.warning("%s", exc)
+
+
+def _remove_run_dirs(paths: StatePaths) -> None:
+    """Per-pod scratch (launch specs); the pods' data stays."""
+    for run_dir in paths.pods.glob("*/run"):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def unmount_under(root: str) -> list[str]:
@@ -71,13 +76,8 @@ async def stop_leftovers(config: AgentConfig, paths: StatePaths) -> None:
     pattern = agent_netns_pattern(config)
     names = [n for n in await netns.list_netns(config.netns_prefix) if pattern.match(n)]
     strays = await _kill_in_netns(names)
-    for name in names:
-        try:
-            await netns.teardown_pod_network(name)
-        except netns.NetnsError as exc:
-            log.warning("%s", exc)
-    for run_dir in paths.pods.glob("*/run"):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    await _teardown_all(names)
+    _remove_run_dirs(paths)
     if groups or strays or names:
         log.info(
             "stopped leftovers of a previous run: %d process groups, %d processes,"
@@ -86,13 +86,6 @@ async def stop_leftovers(config: AgentConfig, paths: StatePaths) -> None:
             strays,
             len(names),
         )
-
-
-async def _delete_link(name: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        "ip", "link", "del", name, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    await proc.wait()
 
 
 def listeners_on(address: str) -> int:
@@ -118,16 +111,11 @@ async def cleanup(config: AgentConfig, paths: StatePaths) -> None:
     names = await netns.list_netns(config.netns_prefix)
     strays = await _kill_in_netns(names)
     unmounted = unmount_under(str(paths.root))
-    for name in names:
-        try:
-            await netns.teardown_pod_network(name)
-        except netns.NetnsError as exc:
-            log.warning("%s", exc)
+    await _teardown_all(names)
     if config.netns_prefix == DEFAULT_PREFIX:
         # Pairs a setup left half-made (both ends still here); a namespace's own pair went
         # with its teardown above. Only for the real prefix: others may be mid-setup.
-        for veth in await netns.list_host_veths():
-            await _delete_link(veth)
+        await netns.delete_host_veths()
     if listeners_on(config.gateway):
         log.info(
             "cleanup: bridge %s kept: the API server still listens on %s",
@@ -137,8 +125,7 @@ async def cleanup(config: AgentConfig, paths: StatePaths) -> None:
     else:
         await netns.delete_bridge(config.bridge)
     removed = mountpoints.remove_created(paths.mountpoints)
-    for run_dir in paths.pods.glob("*/run"):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    _remove_run_dirs(paths)
     log.info(
         "cleanup: %d process groups, %d processes, %d namespaces, %d mounts,"
         " %d mount points removed",

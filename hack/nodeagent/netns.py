@@ -15,12 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
 from dataclasses import dataclass
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 NETNS_DIR = "/run/netns"
 HOST_VETH_PREFIX = "eoh"  # host end of a pod's veth pair, on the bridge
@@ -202,16 +199,10 @@ async def list_host_veths() -> list[str]:
     )
 
 
-async def cleanup_all(prefix: str = "eo-", bridge: str = "eo0") -> None:
-    """Removes every `prefix*` namespace, every leftover veth of ours, and the bridge."""
-    for netns in await list_netns(prefix):
-        try:
-            await teardown_pod_network(netns)
-        except NetnsError as exc:
-            log.warning("%s", exc)
+async def delete_host_veths() -> None:
+    """Deletes every veth end of ours left in the host namespace (see list_host_veths)."""
     for veth in await list_host_veths():
         await _ip("link", "del", veth, check=False)
-    await delete_bridge(bridge)
 
 
 def resolv_conf(

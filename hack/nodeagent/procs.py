@@ -39,6 +39,12 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+def alive(pid: int) -> bool:
+    """Exists and is not a zombie."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
 def process_group(pid: int) -> int | None:
     fields = _stat_fields(pid)
     return int(fields[2]) if fields else None
