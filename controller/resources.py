@@ -1,11 +1,13 @@
 """Resource descriptors for every kind the operator caches or writes.
 
-The etcd.database.coreos.com/v1beta2 kinds are defined here; the core kinds are re-exported
-from the client so reconcilers import all descriptors from one place.
+The etcd.database.coreos.com/v1beta2 kinds are described here from the API types' own names;
+the core kinds are re-exported from the client so reconcilers import all descriptors from one
+place.
 """
 
 from __future__ import annotations
 
+from api import GROUP, VERSION, EtcdBackup, EtcdCluster, EtcdRestore, KubeObject
 from controller.clients.kube import (
     CONFIGMAPS,
     EVENTS,
@@ -17,12 +19,14 @@ from controller.clients.kube import (
     Resource,
 )
 
-GROUP = "etcd.database.coreos.com"
-VERSION = "v1beta2"
 
-ETCD_CLUSTERS = Resource(GROUP, VERSION, "etcdclusters", "EtcdCluster")
-ETCD_BACKUPS = Resource(GROUP, VERSION, "etcdbackups", "EtcdBackup")
-ETCD_RESTORES = Resource(GROUP, VERSION, "etcdrestores", "EtcdRestore")
+def _resource(kind: type[KubeObject]) -> Resource:
+    return Resource(GROUP, VERSION, kind.names.plural, kind.names.kind)
+
+
+ETCD_CLUSTERS = _resource(EtcdCluster)
+ETCD_BACKUPS = _resource(EtcdBackup)
+ETCD_RESTORES = _resource(EtcdRestore)
 
 __all__ = [
     "CONFIGMAPS",
