@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from controller.clients.kube import ENDPOINT_SLICES, PODS, PVCS, SERVICES, ApiError, KubeClient
+from controller.clients.kube import ENDPOINT_SLICES, PODS, PVCS, SERVICES, KubeClient
+from tests.e2e.nodeagent.pods import ROOT, wait_gone
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[3]
 IN_CLUSTER = ROOT / "hack" / "in-cluster"
 
 Obj = dict[str, Any]
@@ -166,23 +166,10 @@ async def test_etcd_data_on_a_provisioned_volume_outlives_the_pod(
     await kube.create(PODS, pod, namespace)
     await until_success("etcdctl", *endpoint, "put", "greeting", "kept", env=local_env)
     await kube.delete(PODS, "etcd-0", namespace, grace_period_seconds=5)
-    await until_gone(kube, namespace, "etcd-0")
+    await wait_gone(kube, namespace, "etcd-0", timeout=180)
 
     await kube.create(PODS, pod, namespace)
     out = await until_success(
         "etcdctl", *endpoint, "get", "greeting", "--print-value-only", env=local_env
     )
     assert out.splitlines()[0] == "kept"
-
-
-async def until_gone(kube: KubeClient, namespace: str, name: str) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            await kube.get(PODS, name, namespace)
-        except ApiError as exc:
-            if exc.not_found:
-                return
-            raise
-        assert time.monotonic() < deadline, f"pod {name} was not deleted"
-        await asyncio.sleep(1)
