@@ -48,12 +48,18 @@ class LeaderElectionConfig:
     def __post_init__(self) -> None:
         if not self.identity:
             raise ValueError("leader election needs a non-empty identity")
-        if self.lease_duration <= self.renew_deadline:
-            raise ValueError("lease_duration must be greater than renew_deadline")
-        if self.renew_deadline <= JITTER_FACTOR * self.retry_period:
-            raise ValueError("renew_deadline must be greater than retry_period * 1.2")
-        if self.retry_period <= 0:
-            raise ValueError("retry_period must be positive")
+        check_timings(self.lease_duration, self.renew_deadline, self.retry_period)
+
+
+def check_timings(lease_duration: float, renew_deadline: float, retry_period: float) -> None:
+    """client-go's rule, raising ValueError: a leader gives up (renew deadline) before anyone
+    may take over (lease duration), and has time for a few jittered retries before that."""
+    if not lease_duration > renew_deadline:
+        raise ValueError("lease_duration must be greater than renew_deadline")
+    if not renew_deadline > JITTER_FACTOR * retry_period:
+        raise ValueError("renew_deadline must be greater than retry_period * 1.2")
+    if not retry_period > 0:
+        raise ValueError("retry_period must be positive")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from controller.leader import check_timings
+
 CONTROLLERS = ("cluster", "backup", "restore")
 LOG_FORMATS = ("json", "text")
 ENV_PREFIX = "ETCD_OPERATOR_"
@@ -123,9 +125,9 @@ def parse_options(
         float(a.leader_election_renew_deadline),
         float(a.leader_election_retry_period),
     )
-    # client-go's rule: a leader gives up (renew deadline) before anyone may take over
-    # (lease duration), and has time for a few jittered retries before that.
-    if not (lease > renew > retry * 1.2 and retry > 0):
+    try:
+        check_timings(lease, renew, retry)
+    except ValueError:
         parser.error("leader election needs lease duration > renew deadline > 1.2 * retry period")
     if int(a.workers) < 1:
         parser.error("--workers must be at least 1")
