@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from api.conditions import Condition
+from api.conditions import Condition, conditions_field
 from api.meta import KubeObject, ResourceNames, Timestamp, WireModel, wire_name
 from api.storage import (
     ABSSource,
@@ -73,10 +73,7 @@ class BackupStatus(WireModel):
     """Revision of etcd's key-value store the backup holds."""
     last_success_date: Timestamp | None = None
     """When the latest successful backup was taken."""
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
+    conditions: list[Condition] = conditions_field()
     """Current conditions (ours, not CoreOS's), e.g. a storage type not supported yet."""
     observed_generation: int | None = None
     """metadata.generation of the spec this status describes (ours)."""

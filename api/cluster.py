@@ -12,7 +12,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from api import defaults
-from api.conditions import Condition
+from api.conditions import Condition, conditions_field
 from api.core import (
     Affinity,
     EnvVar,
@@ -208,10 +208,7 @@ class ClusterStatus(WireModel):
     """Why the cluster is in this phase, e.g. why it Failed."""
     control_paused: bool = False
     """The operator is not managing the cluster (spec.paused)."""
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
+    conditions: list[Condition] = conditions_field()
     """Current conditions; at most one per type."""
     size: int = 0
     """Current number of members."""

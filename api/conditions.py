@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
 
 from api.meta import Timestamp, WireModel
 
@@ -30,6 +33,15 @@ class Condition(WireModel):
     """A CamelCase word for the cause, e.g. ScalingUp, StorageTypeNotSupported."""
     message: str | None = None
     """Human-readable details."""
+
+
+def conditions_field() -> Any:
+    """A status's `conditions` list: at most one per type, a list-map keyed by type in the CRD
+    (so server-side apply merges conditions by type)."""
+    return Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
 
 
 def find_condition(conditions: list[Condition], type_: str) -> Condition | None:

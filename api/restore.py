@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from api.conditions import Condition
+from api.conditions import Condition, conditions_field
 from api.meta import CrossFieldRule, KubeObject, ResourceNames, WireModel
 from api.storage import (
     ABSSource,
@@ -54,10 +54,7 @@ class RestoreStatus(WireModel):
     """Whether the restore succeeded."""
     reason: str | None = None
     """Why the restore failed."""
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
+    conditions: list[Condition] = conditions_field()
     """Current conditions (ours, not CoreOS's): progress and problems of the restore."""
     observed_generation: int | None = None
     """metadata.generation of the spec this status describes (ours)."""
