@@ -205,15 +205,33 @@ async def delete_host_veths() -> None:
         await _ip("link", "del", veth, check=False)
 
 
+ResolvOptions = dict[str, str | None]  # name -> value (None: a bare flag such as edns0)
+
+
+def cluster_first_dns(
+    namespace: str, nameserver: str = "10.213.0.1", domain: str = "cluster.local"
+) -> tuple[list[str], list[str], ResolvOptions]:
+    """The kubelet's nameservers, search path and options for dnsPolicy ClusterFirst."""
+    searches = [f"{namespace}.svc.{domain}", f"svc.{domain}", domain]
+    return [nameserver], searches, {"ndots": "5"}
+
+
+def render_resolv_conf(nameservers: list[str], searches: list[str], options: ResolvOptions) -> str:
+    lines = [f"nameserver {s}" for s in nameservers]
+    if searches:
+        lines.append("search " + " ".join(searches))
+    if options:
+        lines.append(
+            "options " + " ".join(k if v is None else f"{k}:{v}" for k, v in options.items())
+        )
+    return "\n".join(lines) + "\n"
+
+
 def resolv_conf(
     namespace: str, nameserver: str = "10.213.0.1", domain: str = "cluster.local"
 ) -> str:
     """What the kubelet writes for dnsPolicy ClusterFirst."""
-    return (
-        f"nameserver {nameserver}\n"
-        f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
-        "options ndots:5\n"
-    )
+    return render_resolv_conf(*cluster_first_dns(namespace, nameserver, domain))
 
 
 def hosts_file(

@@ -54,32 +54,16 @@ def resolv_conf(pod: Obj, config: AgentConfig) -> str | None:
         return None
     nameservers: list[str] = []
     searches: list[str] = []
-    options: dict[str, str | None] = {}
+    options: netns.ResolvOptions = {}
     if policy == "ClusterFirst":
-        ns = pod["metadata"]["namespace"]
-        base = netns.resolv_conf(ns, config.cluster_dns, config.cluster_domain)
-        for line in base.splitlines():
-            key, _, rest = line.partition(" ")
-            if key == "nameserver":
-                nameservers.append(rest)
-            elif key == "search":
-                searches.extend(rest.split())
-            elif key == "options":
-                for opt in rest.split():
-                    k, _, v = opt.partition(":")
-                    options[k] = v or None
+        nameservers, searches, options = netns.cluster_first_dns(
+            pod["metadata"]["namespace"], config.cluster_dns, config.cluster_domain
+        )
     nameservers += [s for s in extra.get("nameservers") or [] if s not in nameservers]
     searches += [s for s in extra.get("searches") or [] if s not in searches]
     for opt in extra.get("options") or []:
         options[opt["name"]] = opt.get("value")
-    lines = [f"nameserver {s}" for s in nameservers[:3]]
-    if searches:
-        lines.append("search " + " ".join(searches[:32]))
-    if options:
-        lines.append(
-            "options " + " ".join(k if v is None else f"{k}:{v}" for k, v in options.items())
-        )
-    return "\n".join(lines) + "\n"
+    return netns.render_resolv_conf(nameservers[:3], searches[:32], options)
 
 
 def hosts_file(pod: Obj, ip: str, config: AgentConfig) -> str:
