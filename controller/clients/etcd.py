@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import grpc.aio
 from etcd3aio import Etcd3Client
+from etcd3aio.cluster import ClusterService
 from etcd3aio.errors import EtcdError
 
 DEFAULT_TIMEOUT = 5.0
@@ -122,31 +123,34 @@ class EtcdClient:
     ) -> None:
         await self._client.close()
 
-    async def member_list(self) -> list[Member]:
+    @property
+    def _cluster(self) -> ClusterService:
+        """The Cluster service; set from connect (`async with`) until close."""
         cluster = self._client.cluster
         assert cluster is not None
-        resp = await self._call(cluster.member_list(linearizable=True, timeout=self.timeout))
+        return cluster
+
+    async def member_list(self) -> list[Member]:
+        resp = await self._call(self._cluster.member_list(linearizable=True, timeout=self.timeout))
         return [_member(m) for m in resp.members]
 
     async def member_add(self, peer_urls: Sequence[str], is_learner: bool) -> Member:
-        cluster = self._client.cluster
-        assert cluster is not None
         resp = await self._call(
-            cluster.member_add(
+            self._cluster.member_add(
                 list(peer_urls), is_learner=is_learner, timeout=self.timeout, max_attempts=1
             )
         )
         return _member(resp.member)
 
     async def member_promote(self, member_id: int) -> None:
-        cluster = self._client.cluster
-        assert cluster is not None
-        await self._call(cluster.member_promote(member_id, timeout=self.timeout, max_attempts=1))
+        await self._call(
+            self._cluster.member_promote(member_id, timeout=self.timeout, max_attempts=1)
+        )
 
     async def member_remove(self, member_id: int) -> None:
-        cluster = self._client.cluster
-        assert cluster is not None
-        await self._call(cluster.member_remove(member_id, timeout=self.timeout, max_attempts=1))
+        await self._call(
+            self._cluster.member_remove(member_id, timeout=self.timeout, max_attempts=1)
+        )
 
     async def status(self) -> EndpointStatus:
         maintenance = self._client.maintenance
