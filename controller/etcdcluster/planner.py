@@ -18,7 +18,7 @@ their cases are recognised here and reported as waits so they slot in as new act
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from controller.etcdcluster import naming
 from controller.etcdcluster.observe import EtcdView, MemberView, Observed
@@ -30,33 +30,29 @@ Peers = tuple[tuple[str, str], ...]  # (member name, peer URL) for --initial-clu
 class Action:
     """Base of every action; `reason` is a CamelCase word the status and events use."""
 
+    # False for the actions that only report (steady, paused, waiting): nothing to apply.
+    mutates: ClassVar[bool] = True
+
     @property
     def reason(self) -> str:
         return type(self).__name__
 
-    @property
-    def mutates(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
 class Steady(Action):
-    @property
-    def mutates(self) -> bool:
-        return False
+    mutates = False
 
 
 @dataclass(frozen=True)
 class Paused(Action):
-    @property
-    def mutates(self) -> bool:
-        return False
+    mutates = False
 
 
 @dataclass(frozen=True)
 class Wait(Action):
     """Nothing safe to do until the world changes."""
 
+    mutates = False
     why: str = "Waiting"
     message: str = ""
 
@@ -64,25 +60,18 @@ class Wait(Action):
     def reason(self) -> str:
         return self.why
 
-    @property
-    def mutates(self) -> bool:
-        return False
-
 
 @dataclass(frozen=True)
 class BadSpec(Action):
     """The user must fix something (e.g. a missing Secret); nothing is changed meanwhile."""
 
+    mutates = False
     why: str
     message: str
 
     @property
     def reason(self) -> str:
         return self.why
-
-    @property
-    def mutates(self) -> bool:
-        return False
 
 
 @dataclass(frozen=True)
