@@ -89,7 +89,7 @@ class Executor:
             log.info("seed member exists already; waiting for the cache")
             return
         pod = naming.new_member_name(cluster.name)
-        url = _peer_url(cluster, pod)
+        url = resources.member_peer_url(cluster, pod)
         log.info("bootstrapping the cluster with seed member %s", pod)
         await self._create(PODS, resources.member_pod(cluster, pod, ((pod, url),), "new"))
         fault_point("after-seed-pod-create")
@@ -99,7 +99,7 @@ class Executor:
     async def _add_learner(self, obs: Observed, action: AddLearner) -> None:
         cluster = obs.cluster
         pod = naming.new_member_name(cluster.name)
-        url = _peer_url(cluster, pod)
+        url = resources.member_peer_url(cluster, pod)
         fault_point("before-member-add")
         async with self._leader(obs) as client:
             member = await client.member_add([url], is_learner=True)
@@ -178,10 +178,3 @@ class Executor:
         except ApiError as exc:
             if not exc.not_found:
                 raise
-
-
-def _peer_url(cluster: EtcdCluster, pod: str) -> str:
-    spec = cluster.spec
-    return naming.peer_url(
-        pod, cluster.name, cluster.namespace, spec.pod.cluster_domain, spec.is_secure_peer
-    )

@@ -58,18 +58,18 @@ def member_host(pod: str, cluster: str, namespace: str, cluster_domain: str = ""
     return f"{pod}.{cluster}.{namespace}.svc{cluster_domain}"
 
 
-def _scheme(secure: bool) -> str:
+def scheme(secure: bool) -> str:
     return "https" if secure else "http"
 
 
 def peer_url(pod: str, cluster: str, namespace: str, cluster_domain: str, secure: bool) -> str:
     host = member_host(pod, cluster, namespace, cluster_domain)
-    return f"{_scheme(secure)}://{host}:{PEER_PORT}"
+    return f"{scheme(secure)}://{host}:{PEER_PORT}"
 
 
 def client_url(pod: str, cluster: str, namespace: str, cluster_domain: str, secure: bool) -> str:
     host = member_host(pod, cluster, namespace, cluster_domain)
-    return f"{_scheme(secure)}://{host}:{CLIENT_PORT}"
+    return f"{scheme(secure)}://{host}:{CLIENT_PORT}"
 
 
 def pod_name_from_peer_url(url: str, cluster: str, namespace: str) -> str | None:
