@@ -28,15 +28,19 @@ CLUSTER_KIND = "EtcdCluster"
 CLUSTER_LABEL = "etcd_cluster"
 
 
+def join_key(namespace: str | None, name: str) -> str:
+    """`namespace/name`, or `name` when there is no namespace (cluster-scoped)."""
+    return f"{namespace}/{name}" if namespace else name
+
+
 def object_key(obj: Mapping[str, Any]) -> str:
     """`namespace/name` for namespaced objects, `name` for cluster-scoped ones."""
     meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
+    return join_key(meta.get("namespace"), str(meta.get("name", "")))
 
 
 def split_key(key: str) -> tuple[str | None, str]:
-    """The inverse of object_key: (namespace or None, name)."""
+    """The inverse of join_key and object_key: (namespace or None, name)."""
     ns, sep, name = key.partition("/")
     return (ns, name) if sep else (None, ns)
 
@@ -70,11 +74,9 @@ def owning_cluster(obj: Mapping[str, Any] | None) -> str | None:
     ns = meta.get("namespace") or ""
     for ref in meta.get("ownerReferences") or []:
         if ref.get("controller") and ref.get("kind") == CLUSTER_KIND and ref.get("name"):
-            return f"{ns}/{ref['name']}" if ns else str(ref["name"])
+            return join_key(ns, str(ref["name"]))
     label = (meta.get("labels") or {}).get(CLUSTER_LABEL)
-    if label:
-        return f"{ns}/{label}" if ns else str(label)
-    return None
+    return join_key(ns, str(label)) if label else None
 
 
 def by_owning_cluster(obj: Obj) -> list[str]:

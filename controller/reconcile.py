@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from controller.cache import split_key
+from controller.cache import join_key, split_key
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Request(NamedTuple):
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return join_key(self.namespace, self.name)
 
 
 class Reconciler(Protocol):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from api import EtcdCluster
-from controller.cache import object_key
+from controller.cache import join_key
 from controller.clients.etcd import (
     Endpoint,
     EndpointStatus,
@@ -125,7 +125,7 @@ def pod_view(pod: Obj) -> PodView:
 async def observe(
     cluster: EtcdCluster, cache: Cache, kube: KubeClient, connect: EtcdConnector = EtcdClient
 ) -> Observed:
-    key = object_key({"metadata": {"name": cluster.name, "namespace": cluster.namespace}})
+    key = join_key(cluster.namespace, cluster.name)
     name = cluster.name
     pods = tuple(
         sorted(
