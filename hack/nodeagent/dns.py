@@ -105,12 +105,7 @@ class ClusterDNS:
     async def _watch(self, res: Resource) -> None:
         store: dict[tuple[str, str], Obj] = {}
         async for change in list_and_watch(self.kube, res):
-            if change.type == "SYNC":
-                store = {_key(o): o for o in change.objects}
-            elif change.type == "DELETED":
-                store.pop(_key(change.obj), None)
-            else:
-                store[_key(change.obj)] = change.obj
+            store = change.apply(store, _key)
             self._objects[res.plural] = store
             self._zone = None
             if len(self._objects) == 3:

@@ -149,12 +149,7 @@ class LocalProvisioner:
 
     async def _watch(self, res: Resource) -> None:
         async for change in list_and_watch(self.kube, res):
-            if change.type == "SYNC":
-                self._stores[res.plural] = {_key(o): o for o in change.objects}
-            elif change.type == "DELETED":
-                self._stores.setdefault(res.plural, {}).pop(_key(change.obj), None)
-            else:
-                self._stores.setdefault(res.plural, {})[_key(change.obj)] = change.obj
+            self._stores[res.plural] = change.apply(self._stores.get(res.plural, {}), _key)
             self._wake.set()
 
     async def _loop(self) -> None:

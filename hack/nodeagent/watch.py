@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.clients.kube import ApiError, KubeClient, Obj, Resource
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
 
 
 @dataclass
@@ -24,6 +25,16 @@ class Change:
     type: str
     obj: Obj = field(default_factory=dict)
     objects: list[Obj] = field(default_factory=list)
+
+    def apply(self, store: dict[K, Obj], key: Callable[[Obj], K]) -> dict[K, Obj]:
+        """The store after this change: a new one on SYNC, else `store` with `obj` set/removed."""
+        if self.type == "SYNC":
+            return {key(o): o for o in self.objects}
+        if self.type == "DELETED":
+            store.pop(key(self.obj), None)
+        else:
+            store[key(self.obj)] = self.obj
+        return store
 
 
 async def list_and_watch(
