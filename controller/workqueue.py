@@ -140,10 +140,8 @@ class WorkQueue(Generic[T]):
         if self._shutting_down:
             return
         self._shutting_down = True
-        for item in self._queue:
+        for item in self._dirty:  # the queued items, and those re-added while processing
             self._metrics.dropped(item)
-        for item in self._dirty - set(self._queue):
-            self._metrics.dropped(item)  # re-added while processing: counted in the depth too
         self._queue.clear()
         self._dirty.clear()
         self._waiting.clear()
