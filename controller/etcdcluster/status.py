@@ -54,9 +54,10 @@ def desired_status(
     want = cluster.spec.etcd_version
     status.target_version = want if status.current_version not in (None, want) else None
 
+    available = etcd is not None and bool(etcd.leader)
     reached = (
         etcd is not None
-        and bool(etcd.leader)
+        and available
         and not etcd.learners
         and len(etcd.voting) == cluster.spec.size
         and all(v.healthy for v in etcd.voting)
@@ -64,7 +65,8 @@ def desired_status(
     conditions = status.conditions
     if isinstance(action, BadSpec):
         status.phase, status.reason = ClusterPhase.FAILED, action.message
-        set_condition(conditions, AVAILABLE, _available(obs), action.reason, action.message, now)
+        available_status = ConditionStatus.TRUE if available else ConditionStatus.FALSE
+        set_condition(conditions, AVAILABLE, available_status, action.reason, action.message, now)
         return status
     status.reason = None
     if reached:
@@ -74,7 +76,7 @@ def desired_status(
     else:
         status.phase = ClusterPhase.CREATING
 
-    if etcd is not None and etcd.leader:
+    if available:
         set_condition(
             conditions, AVAILABLE, ConditionStatus.TRUE, "ClusterAvailable", "a leader serves", now
         )
@@ -96,9 +98,3 @@ def desired_status(
             reason, message = action.reason, "waiting for members to become healthy"
         set_condition(conditions, SCALING, ConditionStatus.TRUE, reason, message, now)
     return status
-
-
-def _available(obs: Observed) -> ConditionStatus:
-    return (
-        ConditionStatus.TRUE if obs.etcd is not None and obs.etcd.leader else ConditionStatus.FALSE
-    )
