@@ -33,8 +33,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = ROOT / ".venv/bin/etcd-operator"
 LEASE = "etcd-operator"
-TIMINGS = ["--leader-election-lease-duration", "4", "--leader-election-renew-deadline", "3"]
-TIMINGS += ["--leader-election-retry-period", "0.5"]
+# Shorter than the 15/10/2 defaults so failover is quick, yet a renew deadline of 6 s keeps a
+# CPU-starved leader (2 loaded cores) from losing its lease while the test watches the standby.
+# A SIGKILLed leader is replaced within lease + retry·1.2 ≈ 9.2 s, inside the 15 s asserted.
+TIMINGS = ["--leader-election-lease-duration", "8", "--leader-election-renew-deadline", "6"]
+TIMINGS += ["--leader-election-retry-period", "1"]
 
 
 def free_port() -> int:
