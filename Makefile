@@ -9,13 +9,14 @@ PYTEST_ARGS ?=
 # Plain `make`: the virtualenv with the project and its test extras, then this list.
 all: venv help
 
-.PHONY: all help venv tools manifests check-manifests lint unit cluster-up cluster-down install \
-	integration e2e test demo run bench clean
+.PHONY: all help packages venv tools manifests check-manifests lint unit cluster-up cluster-down \
+	install integration e2e test demo run bench clean
 
 help:
 	@echo "make demo          local control plane + node agent + operator + the seed's example cluster"
 	@echo "make test          lint, unit, then integration and e2e tests on the local environment"
 	@echo "make tools         build the control plane and etcd (cached outside the checkout)"
+	@echo "make packages      install the Debian packages in hack/packages.txt (as root)"
 	@echo "make cluster-up    start the local environment (state under .local/)"
 	@echo "make cluster-down  stop it and remove every process, mount, netns and bridge"
 	@echo "make install       apply the CRDs to the running environment"
@@ -48,8 +49,12 @@ lint: venv
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
 
-cluster-up: venv tools
+# Packages first: a machine that lacks one learns it before the tools' long build.
+cluster-up: packages venv tools
 	hack/cluster-up.sh
+
+packages:
+	hack/ensure-packages.sh
 
 cluster-down:
 	hack/cluster-down.sh
