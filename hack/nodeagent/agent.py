@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
@@ -31,23 +30,7 @@ from nodeagent.node import Node
 from nodeagent.procs import ProcTable
 
 log = logging.getLogger(__name__)
-BUSYBOX = "/bin/busybox"
 GC_EVERY = 120.0
-
-
-def prepare_busybox(paths: StatePaths) -> None:
-    """A bin dir with one symlink per busybox applet: the busybox image's programs."""
-    bin_dir = paths.images / "busybox" / "bin"
-    if not os.path.exists(BUSYBOX):
-        log.warning("%s is missing: busybox images will fail (apt-get install busybox)", BUSYBOX)
-        shutil.rmtree(bin_dir, ignore_errors=True)
-        return
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True)
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    for name in applets.stdout.split():
-        link = bin_dir / name
-        if not link.is_symlink():
-            link.symlink_to(BUSYBOX)
 
 
 def collect_garbage(paths: StatePaths, nodes: list[Node]) -> int:
@@ -151,7 +134,6 @@ async def run(config: AgentConfig) -> int:
         return 1
     await stop_leftovers(config, paths)
     await netns.ensure_bridge(config.bridge, f"{config.gateway}/{config.prefix_len}")
-    prepare_busybox(paths)
     kube = await KubeClient.connect(str(config.kubeconfig_path))
     ctx = AgentContext(
         kube=kube,

@@ -7,17 +7,31 @@ from nodeagent.images import ImagePullError, ImageTable, builtin_rules, parse_re
 
 ROOT = Path("/checkout")
 STATE = Path("/state")
-BUILT = {
-    ROOT / ".local/bin/etcd-3.6",
-    ROOT / ".local/bin/etcd-3.7",
-    STATE / "images/busybox/bin",
-    ROOT / ".venv/bin",
-}
+BUILT = {ROOT / ".local/bin/etcd-3.6", ROOT / ".local/bin/etcd-3.7", ROOT / ".venv/bin"}
 
 
-def table(rules=None) -> ImageTable:
+class FakeApplets:
+    """Multi-call binaries that are installed: their applet dirs count as made."""
+
+    def __init__(self, installed: set[Path]):
+        self.installed = installed
+        self.made: list[tuple[Path, Path]] = []
+
+    def ensure(self, program: Path, bin_dir: Path) -> None:
+        if program not in self.installed:
+            raise FileNotFoundError(program)
+        self.made.append((program, bin_dir))
+
+
+def table(rules=None, applets: FakeApplets | None = None) -> ImageTable:
     placeholders = {"root": str(ROOT), "local": str(ROOT / ".local"), "state": str(STATE)}
-    return ImageTable(rules or builtin_rules(), placeholders, dir_exists=lambda p: p in BUILT)
+    fake = applets or FakeApplets({Path("/bin/busybox")})
+    return ImageTable(
+        rules or builtin_rules(),
+        placeholders,
+        dir_exists=lambda p: p in BUILT or any(p == made for _, made in fake.made),
+        applets=fake,
+    )
 
 
 @pytest.mark.parametrize(
@@ -73,11 +87,22 @@ def test_etcd_unmappable_tag_is_a_pull_error() -> None:
 
 
 def test_busybox_and_project_images() -> None:
-    bb = table().resolve("busybox:1.36")
+    applets = FakeApplets({Path("/bin/busybox")})
+    bb = table(applets=applets).resolve("busybox:1.36")
     assert bb.bin_dirs == (STATE / "images/busybox/bin",) and bb.cmd == ("sh",)
+    assert applets.made == [(Path("/bin/busybox"), STATE / "images/busybox/bin")]
     op = table().resolve("localhost/etcd-operator:dev")
     assert op.bin_dirs == (ROOT / ".venv/bin",) and op.entrypoint == ("etcd-operator",)
     assert op.working_dir == str(ROOT)
+
+
+def test_busybox_resolved_at_each_pull_so_a_later_install_counts() -> None:
+    applets = FakeApplets(set())
+    images = table(applets=applets)
+    with pytest.raises(ImagePullError, match=r"no /bin/busybox.*apt-get install busybox"):
+        images.resolve("busybox")
+    applets.installed.add(Path("/bin/busybox"))
+    assert images.resolve("busybox").bin_dirs == (STATE / "images/busybox/bin",)
 
 
 def test_unknown_image_is_never_run() -> None:
@@ -102,3 +127,26 @@ def test_config_rules_come_first() -> None:
     )
     resolved = table(extra + builtin_rules()).resolve("nginx:1.25")
     assert resolved.bin_dirs == (ROOT / ".venv/bin",) and resolved.cmd == ("python",)
+
+
+def test_config_multicall_rule_links_its_applets_first_on_path() -> None:
+    extra = rules_from_config(
+        {
+            "images": [
+                {
+                    "name": "tools",
+                    "repositories": ["example.com/tools"],
+                    "multicall": "{root}/box",
+                    "binDirs": ["{root}/.venv/bin"],
+                }
+            ]
+        }
+    )
+    applets = FakeApplets({ROOT / "box"})
+    resolved = table(extra, applets).resolve("example.com/tools:1")
+    assert resolved.bin_dirs == (STATE / "images/tools/bin", ROOT / ".venv/bin")
+
+
+def test_config_rule_name_must_be_a_plain_directory_name() -> None:
+    with pytest.raises(ValueError, match="rule name"):
+        rules_from_config({"images": [{"name": "../x", "repositories": ["a"]}]})
