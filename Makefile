@@ -79,7 +79,7 @@ demo: install
 	hack/demo.sh
 
 bench: install
-	$(ENV) $(PY) bench/informer_bench.py
+	$(ENV) PYTHONPATH=hack $(PY) bench/informer_bench.py
 
 clean: cluster-down
 	rm -rf .local $(VENV)

@@ -23,6 +23,7 @@ from api.conditions import (
     set_condition,
 )
 from api.meta import API_VERSION, GROUP, VERSION, KubeObject, ObjectMeta, ResourceNames
+from api.operation import Operation
 from api.restore import EtcdClusterRef, EtcdRestore, RestoreSpec, RestoreStatus
 from api.storage import (
     SUPPORTED_STORAGE_TYPES,
@@ -74,6 +75,7 @@ __all__ = [
     "MembersStatus",
     "OSSSource",
     "ObjectMeta",
+    "Operation",
     "PodPolicy",
     "ResourceNames",
     "RestoreSpec",

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from api.conditions import Condition, conditions_field
 from api.meta import KubeObject, ResourceNames, Timestamp, WireModel, wire_name
+from api.operation import Operation
 from api.storage import (
     ABSSource,
     BackupStorageType,
@@ -77,6 +78,8 @@ class BackupStatus(WireModel):
     """Current conditions (ours, not CoreOS's), e.g. a storage type not supported yet."""
     observed_generation: int | None = None
     """metadata.generation of the spec this status describes (ours)."""
+    operation: Operation | None = None
+    """The multi-step operation in progress, recorded before its first destructive step."""
 
 
 class EtcdBackup(KubeObject):

@@ -22,6 +22,7 @@ from api.core import (
     Toleration,
 )
 from api.meta import CrossFieldRule, KubeObject, ResourceNames, WireModel, wire_name
+from api.operation import Operation
 
 # Semantic version as etcd tags its releases; CoreOS accepts (and strips) a leading "v".
 VERSION_PATTERN = r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$"
@@ -185,6 +186,7 @@ class ClusterConditionType(StrEnum):
     """CoreOS's condition types (doc/user/conditions_and_events.md)."""
 
     AVAILABLE = "Available"
+    DEGRADED = "Degraded"
     RECOVERING = "Recovering"
     SCALING = "Scaling"
     UPGRADING = "Upgrading"
@@ -226,6 +228,8 @@ class ClusterStatus(WireModel):
     """Version the cluster is upgrading to; empty when not upgrading."""
     observed_generation: int | None = None
     """metadata.generation of the spec this status describes."""
+    operation: Operation | None = None
+    """The multi-step operation in progress, recorded before its first destructive step."""
 
     def set_members(self, ready: list[str], unready: list[str]) -> None:
         """Records member readiness, keeping readyMembers equal to len(members.ready)."""

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from api.conditions import Condition, conditions_field
 from api.meta import CrossFieldRule, KubeObject, ResourceNames, WireModel
+from api.operation import Operation
 from api.storage import (
     ABSSource,
     BackupStorageType,
@@ -58,6 +59,8 @@ class RestoreStatus(WireModel):
     """Current conditions (ours, not CoreOS's): progress and problems of the restore."""
     observed_generation: int | None = None
     """metadata.generation of the spec this status describes (ours)."""
+    operation: Operation | None = None
+    """The multi-step operation in progress, recorded before its first destructive step."""
 
 
 def _named_after_cluster(restore: EtcdRestore) -> bool:

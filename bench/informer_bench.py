@@ -20,12 +20,21 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from controller.cache import CLUSTER_LABEL, Obj
-from controller.clients.kube import NAMESPACES, SERVICE_ACCOUNTS, ApiError, KubeClient
-from controller.manager import Cache, Manager
-from controller.mapping import to_owning_cluster, to_self
-from controller.reconcile import Result
-from controller.resources import ETCD_CLUSTERS, PODS
+from nodeagent.kinds import NAMESPACES, SERVICE_ACCOUNTS
+
+from controller.clients.kube import ApiError, KubeClient
+from controller.common.ownership import (
+    BY_CLUSTER,
+    CLUSTER_LABEL,
+    by_owning_cluster,
+    to_owning_cluster,
+)
+from controller.common.resources import ETCD_CLUSTERS, PODS
+from controller.runtime.cache import Cache
+from controller.runtime.handler import to_self
+from controller.runtime.manager import Manager
+from controller.runtime.reconcile import Result
+from controller.runtime.store import Obj
 
 
 class CountingKubeClient(KubeClient):
@@ -62,7 +71,7 @@ class LatencyReconciler:
     async def reconcile(self, key: str) -> Result:
         started = time.monotonic()
         self.cache.get(ETCD_CLUSTERS, key)
-        self.cache.owned_by_cluster(PODS, key)
+        self.cache.by_index(PODS, BY_CLUSTER, key)
         self.reconciled += 1
         if key in self.received:
             self.from_event.append(started - self.received.pop(key))
@@ -173,7 +182,9 @@ async def main() -> None:
         print(f"created {args.clusters} EtcdClusters + {args.pods} Pods in {ns}: {took:.1f}s")
 
         rss_before = rss_mib()
-        mgr = Manager(kube, namespace=ns, label_selectors={PODS: CLUSTER_LABEL})
+        mgr = Manager(kube, namespace=ns)
+        mgr.informer_for(PODS, label_selector=CLUSTER_LABEL)
+        mgr.add_index(PODS, BY_CLUSTER, by_owning_cluster)
         rec = LatencyReconciler(mgr.cache)
         controller = mgr.add_controller(rec, workers=2)
         controller.watch(ETCD_CLUSTERS, to_self).watch(PODS, to_owning_cluster)

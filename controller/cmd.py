@@ -1,10 +1,10 @@
 """`etcd-operator`: the operator process (flags in controller.options).
 
-Builds the manager with one controller per `--controllers` entry, serves /metrics,
-/healthz and /readyz, and runs until SIGTERM/SIGINT (drain, release the lease, exit 0) or
-until leadership is lost (exit 1: a deposed leader must not keep acting; its pod restarts
-as a standby). `cluster` runs the EtcdCluster reconciler (controller.etcdcluster); backup
-and restore are still placeholders that log what the cache holds.
+Builds the manager from the registry CONTROLLERS — each `--controllers` entry names a
+reconciler package whose `setup(manager, options)` declares its watches and indexes —
+serves /metrics, /healthz and /readyz, and runs until SIGTERM/SIGINT (drain, release the
+lease, exit 0) or until leadership is lost (exit 1: a deposed leader must not keep acting;
+its pod restarts as a standby). Backup and restore validate and log until #10 lands.
 """
 
 from __future__ import annotations
@@ -16,64 +16,27 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from controller.cache import CLUSTER_LABEL
-from controller.clients.kube import KubeClient, Resource
-from controller.etcdcluster.reconciler import EtcdClusterReconciler
-from controller.health import HttpServer, Route, probe
-from controller.leader import LeaderElectionConfig, LeadershipLost
-from controller.logs import setup_logging
-from controller.manager import Cache, Manager
-from controller.mapping import any_object, to_owning_cluster, to_self
-from controller.metrics import exposition
+from controller import etcdbackup, etcdcluster, etcdrestore
+from controller.clients.kube import KubeClient
+from controller.common.scope import watch_namespace
 from controller.options import Options, parse_options
-from controller.reconcile import Reconciler, Result
-from controller.resources import ETCD_BACKUPS, ETCD_CLUSTERS, ETCD_RESTORES, PODS, PVCS, SERVICES
-from controller.scope import is_managed, watch_namespace
+from controller.runtime.health import HttpServer, Route, probe
+from controller.runtime.leader import LeaderElectionConfig, LeadershipLost
+from controller.runtime.logs import setup_logging
+from controller.runtime.manager import Manager
+from controller.runtime.metrics import exposition
 
 log = logging.getLogger("etcd-operator")
 
-# --controllers entry → (controller name, the CR it reconciles)
-CONTROLLERS: dict[str, tuple[str, Resource]] = {
-    "cluster": ("etcdcluster", ETCD_CLUSTERS),
-    "backup": ("etcdbackup", ETCD_BACKUPS),
-    "restore": ("etcdrestore", ETCD_RESTORES),
+Setup = Callable[[Manager, Options], None]
+# --controllers entry → the reconciler package's setup; the one list of controllers.
+CONTROLLERS: dict[str, Setup] = {
+    "cluster": etcdcluster.setup,
+    "backup": etcdbackup.setup,
+    "restore": etcdrestore.setup,
 }
-# Objects a cluster owns. Only those labelled etcd_cluster are cached (as the CoreOS
-# operator labels them), so a cluster-wide operator does not hold every pod in memory.
-OWNED = (PODS, PVCS, SERVICES)
-
-
-class LoggingReconciler:
-    """Placeholder reconciler: reads the cached CR and logs what it would act on."""
-
-    def __init__(self, name: str, resource: Resource, cache: Cache, cluster_wide: bool):
-        self.name = name
-        self.resource = resource
-        self.cache = cache
-        self.cluster_wide = cluster_wide
-
-    async def reconcile(self, key: str) -> Result:
-        obj = self.cache.get(self.resource, key)
-        if obj is None:
-            log.info("%s %s is gone", self.resource.kind, key)
-        elif not is_managed(obj, self.cluster_wide):
-            log.info("%s %s is not in this operator's scope", self.resource.kind, key)
-        else:
-            meta = obj["metadata"]
-            owned = {
-                r.plural: len(self.cache.owned_by_cluster(r, key))
-                for r in OWNED
-                if self.resource is ETCD_CLUSTERS
-            }
-            log.info(
-                "reconcile %s %s",
-                self.resource.kind,
-                key,
-                extra={"resourceVersion": meta.get("resourceVersion"), **owned},
-            )
-        return Result()
 
 
 def build_manager(kube: KubeClient, opts: Options) -> Manager:
@@ -90,23 +53,11 @@ def build_manager(kube: KubeClient, opts: Options) -> Manager:
     mgr = Manager(
         kube,
         namespace=watch_namespace(opts.namespace, opts.cluster_wide),
-        label_selectors={res: CLUSTER_LABEL for res in OWNED},
         leader_election=election,
         graceful_shutdown_timeout=opts.graceful_shutdown_timeout,
     )
-    in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
     for entry in opts.controllers:
-        name, res = CONTROLLERS[entry]
-        reconciler: Reconciler
-        if res is ETCD_CLUSTERS:
-            reconciler = EtcdClusterReconciler(mgr.cache, kube, opts.cluster_wide)
-        else:
-            reconciler = LoggingReconciler(name, res, mgr.cache, opts.cluster_wide)
-        controller = mgr.add_controller(reconciler, workers=opts.workers)
-        controller.watch(res, to_self, predicate=in_scope)
-        if res is ETCD_CLUSTERS:
-            for owned in OWNED:
-                controller.watch(owned, to_owning_cluster)
+        CONTROLLERS[entry](mgr, opts)
     return mgr
 
 
@@ -162,7 +113,7 @@ async def run(opts: Options) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    opts = parse_options(argv)
+    opts = parse_options(argv, None, tuple(CONTROLLERS))
     setup_logging(opts.log_format, opts.log_level)
     try:
         code = asyncio.run(run(opts))

@@ -11,9 +11,8 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.leader import check_timings
+from controller.runtime.leader import check_timings
 
-CONTROLLERS = ("cluster", "backup", "restore")
 LOG_FORMATS = ("json", "text")
 ENV_PREFIX = "ETCD_OPERATOR_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -53,7 +52,7 @@ def parse_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="etcd-operator",
         description="Runs etcd clusters described by etcd.database.coreos.com/v1beta2 CRs.",
@@ -87,7 +86,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "watch all namespaces; manage only CRs annotated "
         "etcd.database.coreos.com/scope: clusterwide",
     )
-    add("--controllers", ",".join(CONTROLLERS), f"comma list of {', '.join(CONTROLLERS)}")
+    add("--controllers", ",".join(controllers), f"comma list of {', '.join(controllers)}")
     add("--workers", "2", "concurrent reconciles per controller", type=int)
     add_bool("--leader-elect", "run reconcilers only while holding the leader lease")
     add("--leader-election-id", "etcd-operator", "name of the leader election Lease")
@@ -105,19 +104,22 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 
 
 def parse_options(
-    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+    argv: Sequence[str] | None,
+    env: Mapping[str, str] | None,
+    known: Sequence[str],
 ) -> Options:
-    """Parses argv (sys.argv[1:] when None) against env (os.environ when None)."""
+    """Parses argv (sys.argv[1:] when None) against env (os.environ when None); `known`
+    names the controllers (controller.cmd's registry), all of them the default."""
     if env is None:
         import os
 
         env = os.environ
-    parser = build_parser(env)
+    parser = build_parser(env, known)
     a = parser.parse_args(argv)
     controllers = tuple(c.strip() for c in str(a.controllers).split(",") if c.strip())
-    unknown = sorted(set(controllers) - set(CONTROLLERS))
+    unknown = sorted(set(controllers) - set(known))
     if unknown:
-        parser.error(f"--controllers: unknown {', '.join(unknown)} (know {', '.join(CONTROLLERS)})")
+        parser.error(f"--controllers: unknown {', '.join(unknown)} (know {', '.join(known)})")
     if a.log_format not in LOG_FORMATS:
         parser.error(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
     lease, renew, retry = (

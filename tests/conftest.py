@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from nodeagent.kinds import NAMESPACES
 
-from controller.clients.kube import NAMESPACES, ApiError, KubeClient
+from controller.clients.kube import ApiError, KubeClient
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"

@@ -1,13 +1,21 @@
-"""A small async etcd client for the operator: membership and status of one member endpoint.
+"""A small async etcd client for the operator: membership and status of member endpoints.
 
 The one place (with the other clients) that imports etcd3aio and grpc. Every call is bounded by
 a timeout; answers are plain dataclasses and failures one of a few exception types, so the
 reconcilers never see protobuf or gRPC. Mutating calls are tried once: after an ambiguous
 failure the next reconcile reads the member list and decides again (level-based).
+
+`EtcdPool` keeps one channel per (endpoint, TLS material) across passes, so a steady cluster
+costs no new connection per reconcile; material that changes (a rotated Secret) replaces the
+channel, and channels unused for a while are closed. It asks several members at once: the
+first good member list wins, so a cluster with every member down costs one timeout, not one
+per member.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -112,8 +120,15 @@ class EtcdClient:
         )
 
     async def __aenter__(self) -> EtcdClient:
-        await self._client.connect()
+        await self.connect()
         return self
+
+    async def connect(self) -> None:
+        """Opens the channel (gRPC then connects, and reconnects, on its own)."""
+        await self._client.connect()
+
+    async def close(self) -> None:
+        await self._client.close()
 
     async def __aexit__(
         self,
@@ -121,7 +136,7 @@ class EtcdClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._client.close()
+        await self.close()
 
     @property
     def _cluster(self) -> ClusterService:
@@ -182,6 +197,99 @@ class EtcdClient:
             raise Unavailable(f"{self.endpoint.address}: {exc}") from exc
 
 
+@dataclass
+class _Pooled:
+    tls: TLSMaterial | None
+    client: EtcdClient
+    last_used: float
+
+
+class EtcdPool:
+    """Connected clients by endpoint, reused across reconciles (see the module docstring)."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, idle_seconds: float = 300.0):
+        self.timeout = timeout
+        self.idle_seconds = idle_seconds
+        self._clients: dict[Endpoint, _Pooled] = {}
+        self.opened = 0  # channels ever opened (for benchmarks and tests)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def client(self, endpoint: Endpoint, tls: TLSMaterial | None) -> EtcdClient:
+        """The pooled client of `endpoint`; a new one when its TLS material changed."""
+        now = time.monotonic()
+        pooled = self._clients.get(endpoint)
+        if pooled is not None and pooled.tls == tls:
+            pooled.last_used = now
+            return pooled.client
+        if pooled is not None:
+            await self.evict(endpoint)
+        client = EtcdClient(endpoint, tls, timeout=self.timeout)
+        await client.connect()
+        self.opened += 1
+        self._clients[endpoint] = _Pooled(tls, client, now)
+        await self._close_idle(now)
+        return client
+
+    async def evict(self, endpoint: Endpoint) -> None:
+        pooled = self._clients.pop(endpoint, None)
+        if pooled is not None:
+            await pooled.client.close()
+
+    async def member_list(
+        self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None
+    ) -> tuple[Endpoint, list[Member]]:
+        """The member list from whichever endpoint answers first (all are asked at once)."""
+        if not endpoints:
+            raise Unavailable("no member endpoint to ask")
+
+        async def ask(endpoint: Endpoint) -> tuple[Endpoint, list[Member]]:
+            client = await self.client(endpoint, tls)
+            return endpoint, await client.member_list()
+
+        pending = {asyncio.ensure_future(ask(e)) for e in endpoints}
+        errors: list[str] = []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    if not isinstance(exc, EtcdClientError):
+                        raise exc
+                    errors.append(str(exc))
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        raise Unavailable("; ".join(errors))
+
+    async def statuses(
+        self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None
+    ) -> dict[Endpoint, EndpointStatus | EtcdClientError]:
+        """Every endpoint's status (or why it gave none), asked in parallel."""
+
+        async def ask(endpoint: Endpoint) -> EndpointStatus | EtcdClientError:
+            try:
+                return await (await self.client(endpoint, tls)).status()
+            except EtcdClientError as exc:
+                return exc
+
+        answers = await asyncio.gather(*(ask(e) for e in endpoints))
+        return dict(zip(endpoints, answers, strict=True))
+
+    async def close(self) -> None:
+        for endpoint in list(self._clients):
+            await self.evict(endpoint)
+
+    async def _close_idle(self, now: float) -> None:
+        for endpoint, pooled in list(self._clients.items()):
+            if now - pooled.last_used > self.idle_seconds:
+                await self.evict(endpoint)
+
+
 # etcd's error strings (server/etcdserver/errors) → the few cases the operator acts on.
 _MESSAGES: tuple[tuple[str, type[EtcdClientError]], ...] = (
     ("can only promote a learner member which is in sync with leader", LearnerNotReady),
@@ -218,6 +326,7 @@ __all__ = [
     "EndpointStatus",
     "EtcdClient",
     "EtcdClientError",
+    "EtcdPool",
     "LearnerNotReady",
     "Member",
     "MemberNotFound",

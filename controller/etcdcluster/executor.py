@@ -4,134 +4,182 @@ Every step is idempotent (AlreadyExists on create and NotFound on delete count a
 ordered so that a crash between two steps leaves a state the planner recognises and finishes:
 a member is added to etcd before its pod exists (the peer URL records the pod's name), removed
 from etcd before its pod and volume are deleted, and a pod is created before its volume.
-Named fault points (faults.py) sit between the steps.
+Named fault points (controller.runtime.faults) sit between the steps.
+
+etcd's "not yet" answers (a learner still catching up, a change refused right after a
+promotion while etcd counts the new voter as unproven) come back as `NotYet`: the planner
+will choose the same action again shortly. Every other failure raises, and the work queue
+retries with back-off (counted in controller_runtime_reconcile_errors_total).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Protocol, assert_never
 
 from api import EtcdCluster
-from controller.clients.etcd import EtcdClient, EtcdClientError, LearnerNotReady, MemberNotFound
-from controller.clients.kube import ApiError, KubeClient, Resource
+from controller.clients.etcd import (
+    EtcdClient,
+    EtcdClientError,
+    LearnerNotReady,
+    MemberNotFound,
+    TooManyLearners,
+    UnhealthyCluster,
+)
+from controller.clients.kube import ApiError, Resource
+from controller.common.resources import PODS, PVCS, SERVICES
 from controller.etcdcluster import naming, resources
-from controller.etcdcluster.events import NORMAL, EventRecorder
-from controller.etcdcluster.faults import fault_point
-from controller.etcdcluster.observe import EtcdConnector, Observed, endpoint_of
+from controller.etcdcluster.observe import Observed, endpoint_of
 from controller.etcdcluster.planner import (
     Action,
     AddLearner,
+    BadSpec,
     BootstrapSeed,
     CreateMemberPod,
     CreateService,
     CreateVolume,
     DeleteStrayPod,
     DeleteStrayVolume,
+    Paused,
     Peers,
     PromoteLearner,
     RemoveMember,
+    Steady,
+    Wait,
 )
-from controller.resources import PODS, PVCS, SERVICES
+from controller.runtime.events import NORMAL, ObjectRef
+from controller.runtime.faults import fault_point
+from controller.runtime.store import Obj
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Applied:
+    pass
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """etcd refused for now; the same action will be planned again."""
+
+    why: str
+
+
+Outcome = Applied | NotYet
+
+
+class Kube(Protocol):
+    """What the executor needs of the API (controller.clients.kube.KubeClient has it)."""
+
+    async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj: ...
+
+    async def delete(self, res: Resource, name: str, namespace: str | None = None) -> Obj: ...
+
+
+class Etcd(Protocol):
+    """What the executor needs of etcd (controller.clients.etcd.EtcdPool has it)."""
+
+    async def client(self, endpoint: object, tls: object) -> EtcdClient: ...
+
+
+class Events(Protocol):
+    async def record(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None: ...
+
+
+def cluster_ref(cluster: EtcdCluster) -> ObjectRef:
+    return ObjectRef(
+        api_version=cluster.api_version,
+        kind="EtcdCluster",
+        name=cluster.name,
+        namespace=cluster.namespace,
+        uid=cluster.metadata.uid,
+        resource_version=cluster.metadata.resource_version,
+    )
+
+
 class Executor:
-    def __init__(self, kube: KubeClient, connect: EtcdConnector, events: EventRecorder):
+    def __init__(self, kube: Kube, etcd: Etcd, events: Events):
         self.kube = kube
-        self.connect = connect
+        self.etcd = etcd
         self.events = events
 
-    async def apply(self, obs: Observed, action: Action) -> bool:
-        """Applies `action`; False when etcd said "not yet" (a learner still catching up, a
-        member just promoted not yet counted healthy) or could not be reached: try again soon."""
-        try:
-            return await self._apply(obs, action)
-        except EtcdClientError as exc:
-            log.warning("%s not applied: %s", action.reason, exc)
-            return False
-
-    async def _apply(self, obs: Observed, action: Action) -> bool:
+    async def apply(self, obs: Observed, action: Action) -> Outcome:
         cluster = obs.cluster
-        if isinstance(action, CreateService):
-            headless = action.which == "headless"
-            build = resources.headless_service if headless else resources.client_service
-            await self._create(SERVICES, build(cluster))
-        elif isinstance(action, CreateVolume):
-            await self._create_volume(cluster, action.pvc)
-        elif isinstance(action, BootstrapSeed):
-            await self._bootstrap(cluster)
-        elif isinstance(action, CreateMemberPod):
-            log.info("creating pod of member %s", action.pod)
-            await self._create_member(cluster, action.pod, action.peers)
-        elif isinstance(action, AddLearner):
-            await self._add_learner(obs, action)
-        elif isinstance(action, PromoteLearner):
-            return await self._promote(obs, action)
-        elif isinstance(action, RemoveMember):
-            await self._remove(obs, action)
-        elif isinstance(action, DeleteStrayPod):
-            log.info("deleting pod %s: not a member", action.pod)
-            await self._delete(PODS, cluster, action.pod)
-        elif isinstance(action, DeleteStrayVolume):
-            log.info("deleting volume %s: not a member's", action.pvc)
-            await self._delete(PVCS, cluster, action.pvc)
-        return True
+        match action:
+            case Steady() | Paused() | Wait() | BadSpec():
+                return Applied()  # nothing to apply: the status reports them
+            case CreateService(which="headless"):
+                await self._create(SERVICES, resources.headless_service(cluster))
+            case CreateService():
+                await self._create(SERVICES, resources.client_service(cluster))
+            case CreateVolume(pvc=pvc):
+                await self._create_volume(cluster, pvc)
+            case BootstrapSeed(pod=pod):
+                await self._bootstrap(cluster, pod)
+            case CreateMemberPod(pod=pod, peers=peers):
+                log.info("creating pod of member %s", pod)
+                await self._create_member(cluster, pod, peers)
+            case AddLearner():
+                return await self._add_learner(obs, action)
+            case PromoteLearner():
+                return await self._promote(obs, action)
+            case RemoveMember():
+                await self._remove(obs, action)
+            case DeleteStrayPod(pod=pod):
+                log.info("deleting pod %s: not a member", pod)
+                await self._delete(PODS, cluster, pod)
+            case DeleteStrayVolume(pvc=pvc):
+                log.info("deleting volume %s: not a member's", pvc)
+                await self._delete(PVCS, cluster, pvc)
+            case _:
+                assert_never(action)
+        return Applied()
 
-    async def _bootstrap(self, cluster: EtcdCluster) -> None:
-        # The cache may not show a seed created a moment ago: ask the API before seeding a
-        # second, separate cluster.
-        selector = f"{naming.CLUSTER_LABEL}={cluster.name}"
-        existing = await self.kube.list(PODS, cluster.namespace, label_selector=selector)
-        if any(
-            naming.is_member_name(cluster.name, p["metadata"]["name"]) for p in existing["items"]
-        ):
-            log.info("seed member exists already; waiting for the cache")
-            return
-        pod = naming.new_member_name(cluster.name)
+    async def _bootstrap(self, cluster: EtcdCluster, pod: str) -> None:
         url = resources.member_peer_url(cluster, pod)
         log.info("bootstrapping the cluster with seed member %s", pod)
         await self._create(PODS, resources.member_pod(cluster, pod, ((pod, url),), "new"))
         fault_point("after-seed-pod-create")
         await self._create_volume(cluster, pod)
-        await self.events.record(cluster, NORMAL, "ClusterBootstrapped", f"seed member {pod}")
+        await self._event(cluster, "ClusterBootstrapped", f"seed member {pod}")
 
-    async def _add_learner(self, obs: Observed, action: AddLearner) -> None:
+    async def _add_learner(self, obs: Observed, action: AddLearner) -> Outcome:
         cluster = obs.cluster
         pod = naming.new_member_name(cluster.name)
         url = resources.member_peer_url(cluster, pod)
         fault_point("before-member-add")
-        async with self._leader(obs) as client:
-            member = await client.member_add([url], is_learner=True)
+        try:
+            member = await (await self._leader(obs)).member_add([url], is_learner=True)
+        except (UnhealthyCluster, TooManyLearners) as exc:
+            return NotYet(str(exc))
         log.info("added learner %s (%x)", pod, member.id)
         fault_point("after-member-add")
         await self._create_member(cluster, pod, (*action.peers, (pod, url)))
-        await self.events.record(cluster, NORMAL, "MemberAdded", f"learner {pod} added")
+        await self._event(cluster, "MemberAdded", f"learner {pod} added")
+        return Applied()
 
     async def _create_member(self, cluster: EtcdCluster, pod: str, peers: Peers) -> None:
         await self._create(PODS, resources.member_pod(cluster, pod, peers, "existing"))
         fault_point("after-pod-create")
         await self._create_volume(cluster, pod)
 
-    async def _promote(self, obs: Observed, action: PromoteLearner) -> bool:
+    async def _promote(self, obs: Observed, action: PromoteLearner) -> Outcome:
         try:
-            async with self._leader(obs) as client:
-                await client.member_promote(action.member_id)
+            await (await self._leader(obs)).member_promote(action.member_id)
         except LearnerNotReady:
             log.info("learner %s is not in sync with the leader yet", action.pod)
-            return False
+            return NotYet("learner not in sync with the leader")
         log.info("promoted learner %s (%x)", action.pod, action.member_id)
         fault_point("after-member-promote")
-        await self.events.record(
-            obs.cluster, NORMAL, "MemberPromoted", f"learner {action.pod} is a voting member"
-        )
-        return True
+        await self._event(obs.cluster, "MemberPromoted", f"learner {action.pod} is a voting member")
+        return Applied()
 
     async def _remove(self, obs: Observed, action: RemoveMember) -> None:
         cluster = obs.cluster
         try:
-            async with self._leader(obs) as client:
-                await client.member_remove(action.member_id)
+            await (await self._leader(obs)).member_remove(action.member_id)
         except MemberNotFound:
             pass
         log.info("removed member %s (%x)", action.pod, action.member_id)
@@ -140,9 +188,9 @@ class Executor:
             await self._delete(PODS, cluster, action.pod)
             fault_point("after-pod-delete")
             await self._delete(PVCS, cluster, action.pod)
-        await self.events.record(cluster, NORMAL, "MemberRemoved", f"member {action.pod} removed")
+        await self._event(cluster, "MemberRemoved", f"member {action.pod} removed")
 
-    def _leader(self, obs: Observed) -> EtcdClient:
+    async def _leader(self, obs: Observed) -> EtcdClient:
         """A client of the leader (membership changes go there anyway), else any healthy one."""
         assert obs.etcd is not None
         leader = obs.etcd.leader
@@ -152,15 +200,18 @@ class Executor:
         for view in views:
             pod = obs.pod(view.pod)
             if pod is not None and pod.ip:
-                return self.connect(endpoint_of(obs, pod), obs.tls.client)
+                return await self.etcd.client(endpoint_of(obs, pod), obs.tls.client)
         raise EtcdClientError("no healthy member to send the change to")
+
+    async def _event(self, cluster: EtcdCluster, reason: str, message: str) -> None:
+        await self.events.record(cluster_ref(cluster), NORMAL, reason, message)
 
     async def _create_volume(self, cluster: EtcdCluster, pvc: str) -> None:
         if cluster.spec.pod.persistent_volume_claim_spec is None:
             return  # emptyDir members (or a spec changed since the pod was made)
         await self._create(PVCS, resources.member_pvc(cluster, pvc))
 
-    async def _create(self, res: Resource, obj: resources.Obj) -> None:
+    async def _create(self, res: Resource, obj: Obj) -> None:
         try:
             await self.kube.create(res, obj)
         except ApiError as exc:

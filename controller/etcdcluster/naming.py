@@ -8,10 +8,12 @@ member etcd knows (even one not yet started) is matched to its pod.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 
-from controller.cache import CLUSTER_LABEL  # the label the cache indexes members by
+from api import EtcdCluster
+from controller.common.ownership import CLUSTER_LABEL  # the label the cache selects on
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
@@ -28,6 +30,15 @@ VERSION_ANNOTATION = "etcd.version"
 def new_member_name(cluster: str) -> str:
     suffix = "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
     return f"{cluster}-{suffix}"
+
+
+def seed_member_name(cluster: EtcdCluster) -> str:
+    """The first member's name: the same for every pass over the same cluster object (a
+    hash of its uid), so bootstrapping twice creates one seed, not two separate clusters."""
+    identity = cluster.metadata.uid or f"{cluster.namespace}/{cluster.name}"
+    digest = hashlib.sha256(identity.encode()).digest()
+    suffix = "".join(SUFFIX_ALPHABET[b % len(SUFFIX_ALPHABET)] for b in digest[:SUFFIX_LENGTH])
+    return f"{cluster.name}-{suffix}"
 
 
 def is_member_name(cluster: str, name: str) -> bool:

@@ -1,41 +1,48 @@
 """Gathers everything the planner needs about one cluster into a frozen snapshot.
 
-Kubernetes objects come from the operator's cache (pods, PVCs, Services labelled etcd_cluster);
-TLS Secrets are read from the API; etcd's view comes from the members themselves, reached at
-their pod IPs (with the member's DNS name for certificate checks). The member list is read
-linearizably, so a cluster without quorum yields no etcd view at all and the planner waits.
+Kubernetes objects — pods, PVCs, Services labelled etcd_cluster, and the TLS Secrets the
+spec names — come from the operator's cache: a steady pass makes no API request. etcd's
+view comes from the members themselves, reached at their pod IPs (with the member's DNS
+name for certificate checks) through a pool of long-lived connections: the member list is
+asked of every live member at once (first answer wins) and read linearizably, so a cluster
+without quorum yields no etcd view at all; then every member's status, in parallel. The
+whole etcd part runs under one deadline, so a fully-down cluster holds a worker for one
+timeout, not one per member.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from api import EtcdCluster
-from controller.cache import join_key
 from controller.clients.etcd import (
     Endpoint,
     EndpointStatus,
-    EtcdClient,
     EtcdClientError,
+    EtcdPool,
     Member,
     TLSMaterial,
 )
-from controller.clients.kube import ApiError, KubeClient
+from controller.common.ownership import BY_CLUSTER
+from controller.common.resources import PODS, PVCS, SECRETS, SERVICES
 from controller.etcdcluster import naming
 from controller.etcdcluster.resources import Obj, data_claim_name
-from controller.manager import Cache
-from controller.resources import PODS, PVCS, SECRETS, SERVICES
+from controller.runtime.cache import Cache
+from controller.runtime.store import join_key
 
-# Builds a client for one member endpoint; tests and later issues may swap it.
-EtcdConnector = Callable[[Endpoint, TLSMaterial | None], EtcdClient]
 OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY = (
     "etcd-client-ca.crt",
     "etcd-client.crt",
     "etcd-client.key",
 )
+ETCD_DEADLINE = 8.0  # the whole etcd observation of one cluster
+# Container states a pod does not leave by itself (the user must fix the spec or the image).
+STUCK_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName",
+     "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class PodView:
     terminating: bool
     claim: str | None  # the PVC holding its data, None for an emptyDir
     version: str | None  # the etcd.version annotation it was created with
+    stuck: str | None = None  # "<container>: <reason>: <message>" when it cannot start
 
 
 @dataclass(frozen=True)
@@ -119,66 +127,89 @@ def pod_view(pod: Obj) -> PodView:
         terminating=bool(meta.get("deletionTimestamp")),
         claim=data_claim_name(pod),
         version=(meta.get("annotations") or {}).get(naming.VERSION_ANNOTATION),
+        stuck=_stuck(status),
     )
 
 
-async def observe(
-    cluster: EtcdCluster, cache: Cache, kube: KubeClient, connect: EtcdConnector = EtcdClient
-) -> Observed:
+def _stuck(status: Obj) -> str | None:
+    if status.get("phase") == "Failed":
+        return f"pod failed: {status.get('reason') or ''} {status.get('message') or ''}".strip()
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for c in status.get(key) or []:
+            waiting = (c.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_REASONS:
+                message = waiting.get("message") or ""
+                return f"{c.get('name')}: {waiting['reason']}: {message}".rstrip(": ")
+    return None
+
+
+def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
+    """Everything Kubernetes knows about the cluster, from the cache alone."""
     key = join_key(cluster.namespace, cluster.name)
     name = cluster.name
-    pods = tuple(
-        sorted(
-            (
-                pod_view(p)
-                for p in cache.owned_by_cluster(PODS, key)
-                if naming.is_member_name(name, p["metadata"]["name"])
-            ),
-            key=lambda p: p.name,
-        )
-    )
+
+    def members_of(res: object) -> list[Obj]:
+        return [
+            o
+            for o in cache.by_index(res, BY_CLUSTER, key)  # type: ignore[arg-type]
+            if naming.is_member_name(name, o["metadata"]["name"])
+        ]
+
+    pods = tuple(sorted((pod_view(p) for p in members_of(PODS)), key=lambda p: p.name))
     pvcs = tuple(
         sorted(
             p["metadata"]["name"]
-            for p in cache.owned_by_cluster(PVCS, key)
-            if naming.is_member_name(name, p["metadata"]["name"])
-            and not p["metadata"].get("deletionTimestamp")
+            for p in members_of(PVCS)
+            if not p["metadata"].get("deletionTimestamp")
         )
     )
-    services = frozenset(s["metadata"]["name"] for s in cache.owned_by_cluster(SERVICES, key))
-    tls = await observe_tls(cluster, kube)
-    observed = Observed(cluster=cluster, pods=pods, pvcs=pvcs, services=services, tls=tls)
-    if tls.missing_secrets or not any(p.ip and not p.terminating for p in pods):
+    services = frozenset(s["metadata"]["name"] for s in cache.by_index(SERVICES, BY_CLUSTER, key))
+    return Observed(
+        cluster=cluster, pods=pods, pvcs=pvcs, services=services, tls=observe_tls(cluster, cache)
+    )
+
+
+async def observe(cluster: EtcdCluster, cache: Cache, pool: EtcdPool) -> Observed:
+    observed = observe_cache(cluster, cache)
+    if observed.tls.missing_secrets or not any(p.ip for p in observed.live_pods):
         return observed
     try:
-        etcd = await observe_etcd(observed, connect)
+        async with asyncio.timeout(ETCD_DEADLINE):
+            etcd = await observe_etcd(observed, pool)
+    except TimeoutError:
+        return replace(observed, etcd_error=f"no answer from etcd within {ETCD_DEADLINE:.0f}s")
     except EtcdClientError as exc:
         return replace(observed, etcd_error=str(exc))
     return replace(observed, etcd=etcd)
 
 
-async def observe_tls(cluster: EtcdCluster, kube: KubeClient) -> TLSView:
+def secret_names(cluster: EtcdCluster) -> list[str]:
+    """The Secrets the cluster's spec names (member peer/server, operator client)."""
     static = cluster.spec.static_tls
     wanted = [static.member.peer_secret, static.member.server_secret] if static.member else []
     wanted.append(static.operator_secret)
+    return [s for s in wanted if s]
+
+
+def observe_tls(cluster: EtcdCluster, cache: Cache) -> TLSView:
     found: dict[str, Obj] = {}
     missing: list[str] = []
-    for secret in filter(None, wanted):
-        try:
-            found[secret] = await kube.get(SECRETS, secret, cluster.namespace)
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
+    for secret in secret_names(cluster):
+        obj = cache.get(SECRETS, join_key(cluster.namespace, secret))
+        if obj is None:
             missing.append(secret)
+        else:
+            found[secret] = obj
     client = None
-    if static.operator_secret and static.operator_secret in found:
-        data = found[static.operator_secret].get("data") or {}
+    operator_secret = cluster.spec.static_tls.operator_secret
+    if operator_secret and operator_secret in found:
+        data = found[operator_secret].get("data") or {}
         keys = (OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY)
         if all(k in data for k in keys):
             ca, cert, key = (base64.b64decode(data[k]) for k in keys)
             client = TLSMaterial(ca=ca, cert=cert, key=key)
         else:
-            missing.append(f"{static.operator_secret} ({', '.join(keys)})")
+            missing.append(f"{operator_secret} ({', '.join(keys)})")
     return TLSView(missing_secrets=tuple(missing), client=client)
 
 
@@ -190,39 +221,28 @@ def endpoint_of(observed: Observed, pod: PodView) -> Endpoint:
     return Endpoint(address=f"{pod.ip}:{naming.CLIENT_PORT}", server_name=host)
 
 
-async def observe_etcd(observed: Observed, connect: EtcdConnector) -> EtcdView:
+async def observe_etcd(observed: Observed, pool: EtcdPool) -> EtcdView:
     """The member list (from the first member that answers) and each member's status."""
     tls = observed.tls.client
-    candidates = sorted(
-        (p for p in observed.live_pods if p.ip), key=lambda p: (not p.ready, p.name)
-    )
-    members: list[Member] | None = None
-    errors: list[str] = []
-    for pod in candidates:
-        try:
-            async with connect(endpoint_of(observed, pod), tls) as client:
-                members = await client.member_list()
-            break
-        except EtcdClientError as exc:
-            errors.append(str(exc))
-    if members is None:
-        raise EtcdClientError("; ".join(errors) or "no member reachable")
-
+    live = [p for p in observed.live_pods if p.ip]
+    _, members = await pool.member_list([endpoint_of(observed, p) for p in live], tls)
     cluster = observed.cluster
-
-    async def status_of(member: Member) -> MemberView:
-        pod_name = _pod_of(member, cluster)
-        pod = observed.pod(pod_name)
-        status = None
-        if member.started and pod is not None and pod.ip and not pod.terminating:
-            try:
-                async with connect(endpoint_of(observed, pod), tls) as client:
-                    status = await client.status()
-            except EtcdClientError:
-                status = None
-        return MemberView(member=member, pod=pod_name, status=status)
-
-    views = await asyncio.gather(*(status_of(m) for m in members))
+    named = [(m, _pod_of(m, cluster)) for m in members]
+    asked = {
+        pod_name: endpoint_of(observed, pod)
+        for m, pod_name in named
+        if m.started
+        and (pod := observed.pod(pod_name)) is not None
+        and pod.ip
+        and not pod.terminating
+    }
+    answers = await pool.statuses(list(asked.values()), tls)
+    views = []
+    for member, pod_name in named:
+        endpoint = asked.get(pod_name) if pod_name else None
+        answer = answers.get(endpoint) if endpoint else None
+        status = answer if isinstance(answer, EndpointStatus) else None
+        views.append(MemberView(member=member, pod=pod_name, status=status))
     return EtcdView(members=tuple(sorted(views, key=lambda v: v.pod or "")))
 
 

@@ -1,4 +1,5 @@
-"""The one next action for a cluster, from an observed snapshot. Pure: no I/O, no clock.
+"""The one next action for a cluster, from an observed snapshot. Pure: no I/O, no clock
+but the `now` it is given.
 
 Membership changes go one step at a time, learner first, and only on a healthy cluster:
 
@@ -10,15 +11,21 @@ Membership changes go one step at a time, learner first, and only on a healthy c
     shrink      voting members > size, all healthy → MemberRemove one non-leader, then its
                 pod and volume (removed from etcd FIRST; stray pods/volumes are cleaned after)
 
-Anything else waits (with a reason the status shows): an unreachable or leaderless cluster is
-never changed. Healing lost members, full-restart recovery and upgrades are later issues;
-their cases are recognised here and reported as waits so they slot in as new actions.
+"All voting members healthy with a leader" is the quorum check of every membership
+change: removing one of n healthy members leaves n-1 healthy of n-1, a majority. Anything
+else waits, with a reason the status shows: an unreachable or leaderless cluster is never
+changed. A recorded operation (status.operation) is continued before anything else.
+
+The actions form a closed set, `Action`; the executor, the requeue policy and the status
+dispatch on it with `match` and `assert_never`, so mypy proves each one is handled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from datetime import datetime
+from enum import Enum
+from typing import Literal
 
 from controller.etcdcluster import naming
 from controller.etcdcluster.observe import EtcdView, MemberView, Observed
@@ -26,113 +33,156 @@ from controller.etcdcluster.observe import EtcdView, MemberView, Observed
 Peers = tuple[tuple[str, str], ...]  # (member name, peer URL) for --initial-cluster
 
 
+class Requeue(Enum):
+    """When to look at the cluster again, in seconds (None: an event will bring it back)."""
+
+    ON_EVENT = None  # the action changed a watched object; its event requeues the cluster
+    PROGRESS = 1.0  # an action was applied: look at its effect right away
+    NOT_YET = 3.0  # members starting, a learner catching up, a leader being elected
+    BLOCKED = 15.0  # the user or a later lifecycle step must act
+    STEADY = 30.0
+
+
+class WaitReason(Enum):
+    """Why nothing can be done now, and how soon to look again."""
+
+    ETCD_UNREACHABLE = ("EtcdUnreachable", Requeue.NOT_YET)
+    VOLUMES_WITHOUT_PODS = ("VolumesWithoutPods", Requeue.BLOCKED)
+    FOREIGN_MEMBER = ("ForeignMember", Requeue.BLOCKED)
+    MEMBER_POD_MISSING = ("MemberPodMissing", Requeue.BLOCKED)
+    MEMBER_POD_TERMINATING = ("MemberPodTerminating", Requeue.NOT_YET)
+    MEMBER_CANNOT_START = ("MemberCannotStart", Requeue.BLOCKED)
+    LEARNER_STARTING = ("LearnerStarting", Requeue.NOT_YET)
+    UNHEALTHY = ("Unhealthy", Requeue.NOT_YET)
+    POD_TERMINATING = ("PodTerminating", Requeue.NOT_YET)
+    UNKNOWN_OPERATION = ("UnknownOperation", Requeue.BLOCKED)
+
+    def __init__(self, word: str, requeue: Requeue):
+        self.word = word
+        self.requeue = requeue
+
+
 @dataclass(frozen=True)
-class Action:
-    """Base of every action; `reason` is a CamelCase word the status and events use."""
-
-    # False for the actions that only report (steady, paused, waiting): nothing to apply.
-    mutates: ClassVar[bool] = True
-
-    @property
-    def reason(self) -> str:
-        return type(self).__name__
+class Steady:
+    reason = "Steady"
 
 
 @dataclass(frozen=True)
-class Steady(Action):
-    mutates = False
+class Paused:
+    reason = "Paused"
 
 
 @dataclass(frozen=True)
-class Paused(Action):
-    mutates = False
-
-
-@dataclass(frozen=True)
-class Wait(Action):
+class Wait:
     """Nothing safe to do until the world changes."""
 
-    mutates = False
-    why: str = "Waiting"
+    why: WaitReason
     message: str = ""
 
     @property
     def reason(self) -> str:
-        return self.why
+        return self.why.word
 
 
 @dataclass(frozen=True)
-class BadSpec(Action):
+class BadSpec:
     """The user must fix something (e.g. a missing Secret); nothing is changed meanwhile."""
 
-    mutates = False
-    why: str
+    reason: str
     message: str
 
-    @property
-    def reason(self) -> str:
-        return self.why
-
 
 @dataclass(frozen=True)
-class CreateService(Action):
+class CreateService:
     which: Literal["headless", "client"]
+    reason = "CreateService"
 
 
 @dataclass(frozen=True)
-class CreateVolume(Action):
+class CreateVolume:
     """A member pod's data claim is missing (created pod first, or deleted underneath it)."""
 
     pvc: str
+    reason = "CreateVolume"
 
 
 @dataclass(frozen=True)
-class BootstrapSeed(Action):
-    """Create the first member, alone in its --initial-cluster. The executor names it."""
+class BootstrapSeed:
+    """Create the first member, alone in its --initial-cluster. Its name derives from the
+    cluster's uid, so a repeated bootstrap (a crash, a stale cache) recreates the same seed
+    instead of seeding a second, separate cluster."""
+
+    pod: str
+    reason = "BootstrapSeed"
 
 
 @dataclass(frozen=True)
-class CreateMemberPod(Action):
+class CreateMemberPod:
     """etcd already knows this member (it was added); create its pod and volume."""
 
     pod: str
     peers: Peers
+    reason = "CreateMemberPod"
 
 
 @dataclass(frozen=True)
-class AddLearner(Action):
+class AddLearner:
     """MemberAdd(isLearner) of a newly named member, then its pod with these peers + itself."""
 
     peers: Peers
+    reason = "AddLearner"
 
 
 @dataclass(frozen=True)
-class PromoteLearner(Action):
+class PromoteLearner:
     member_id: int
     pod: str | None
+    reason = "PromoteLearner"
 
 
 @dataclass(frozen=True)
-class RemoveMember(Action):
+class RemoveMember:
     """MemberRemove, then delete the member's pod and volume."""
 
     member_id: int
     pod: str | None
+    reason = "RemoveMember"
 
 
 @dataclass(frozen=True)
-class DeleteStrayPod(Action):
+class DeleteStrayPod:
     """A member pod etcd no longer (or never) lists, e.g. after a crash during shrink."""
 
     pod: str
+    reason = "DeleteStrayPod"
 
 
 @dataclass(frozen=True)
-class DeleteStrayVolume(Action):
+class DeleteStrayVolume:
     pvc: str
+    reason = "DeleteStrayVolume"
 
 
-def plan(obs: Observed) -> Action:
+Action = (
+    Steady
+    | Paused
+    | Wait
+    | BadSpec
+    | CreateService
+    | CreateVolume
+    | BootstrapSeed
+    | CreateMemberPod
+    | AddLearner
+    | PromoteLearner
+    | RemoveMember
+    | DeleteStrayPod
+    | DeleteStrayVolume
+)
+# The actions that only report: nothing to apply.
+REPORTS = (Steady, Paused, Wait, BadSpec)
+
+
+def plan(obs: Observed, now: datetime) -> Action:
     cluster = obs.cluster
     if cluster.spec.paused:
         return Paused()
@@ -140,6 +190,10 @@ def plan(obs: Observed) -> Action:
         return BadSpec(
             "TLSSecretMissing", f"missing TLS secrets: {', '.join(obs.tls.missing_secrets)}"
         )
+    operation = cluster.status.operation
+    if operation is not None:
+        # No operation type exists yet in this slice; the lifecycle adds them here.
+        return Wait(WaitReason.UNKNOWN_OPERATION, f"cannot continue operation {operation.type}")
     if cluster.name not in obs.services:
         return CreateService("headless")
     if naming.client_service_name(cluster.name) not in obs.services:
@@ -147,24 +201,28 @@ def plan(obs: Observed) -> Action:
     for pod in obs.live_pods:
         if pod.claim and pod.claim not in obs.pvcs:
             return CreateVolume(pod.claim)
+    stuck = [f"{p.name}: {p.stuck}" for p in obs.live_pods if p.stuck]
     if obs.etcd is None:
+        if stuck:
+            return Wait(WaitReason.MEMBER_CANNOT_START, "; ".join(stuck))
         return _without_etcd(obs)
-    return _with_etcd(obs, obs.etcd)
+    return _with_etcd(obs, obs.etcd, stuck)
 
 
 def _without_etcd(obs: Observed) -> Action:
     if obs.pods:
-        return Wait("EtcdUnreachable", obs.etcd_error or "waiting for members to start")
+        message = obs.etcd_error or "waiting for members to start"
+        return Wait(WaitReason.ETCD_UNREACHABLE, message)
     if obs.pvcs:
         # Never bootstrap a new cluster over member volumes: they may hold the data.
         return Wait(
-            "VolumesWithoutPods",
+            WaitReason.VOLUMES_WITHOUT_PODS,
             "member volumes exist but no member pods; full-restart recovery is not supported yet",
         )
-    return BootstrapSeed()
+    return BootstrapSeed(naming.seed_member_name(obs.cluster))
 
 
-def _with_etcd(obs: Observed, etcd: EtcdView) -> Action:
+def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[str]) -> Action:
     size = obs.cluster.spec.size
     peers = tuple((m.pod or m.member.name, m.member.peer_urls[0]) for m in etcd.members)
     for view in etcd.members:
@@ -172,22 +230,26 @@ def _with_etcd(obs: Observed, etcd: EtcdView) -> Action:
         if pod is not None and not pod.terminating:
             continue
         if view.pod is None:
-            return Wait("ForeignMember", f"member {view.member.id:x} has no pod of this cluster")
+            return Wait(
+                WaitReason.FOREIGN_MEMBER, f"member {view.member.id:x} has no pod of this cluster"
+            )
         if view.member.started:
-            return Wait("MemberPodMissing", f"started member {view.pod} has no pod")
+            return Wait(WaitReason.MEMBER_POD_MISSING, f"started member {view.pod} has no pod")
         if pod is None:
             return CreateMemberPod(view.pod, peers)
-        return Wait("MemberPodTerminating", f"pod {view.pod} is terminating")
+        return Wait(WaitReason.MEMBER_POD_TERMINATING, f"pod {view.pod} is terminating")
 
+    if stuck:
+        return Wait(WaitReason.MEMBER_CANNOT_START, "; ".join(stuck))
     for view in etcd.learners:
         if view.status is None:
-            return Wait("LearnerStarting", f"learner {view.pod} is starting")
+            return Wait(WaitReason.LEARNER_STARTING, f"learner {view.pod} is starting")
         return PromoteLearner(view.member.id, view.pod)
 
     unhealthy = [v.pod or f"{v.member.id:x}" for v in etcd.voting if not v.healthy]
     if unhealthy or not etcd.leader:
         detail = f"unhealthy members: {', '.join(unhealthy)}" if unhealthy else "no leader"
-        return Wait("Unhealthy", detail)
+        return Wait(WaitReason.UNHEALTHY, detail)
 
     members = {v.pod for v in etcd.members}
     for pod in obs.live_pods:
@@ -200,26 +262,28 @@ def _with_etcd(obs: Observed, etcd: EtcdView) -> Action:
 
     terminating = [p.name for p in obs.pods if p.terminating]
     if terminating:  # let the last change settle before the next one
-        return Wait("PodTerminating", f"pods terminating: {', '.join(terminating)}")
+        return Wait(WaitReason.POD_TERMINATING, f"pods terminating: {', '.join(terminating)}")
     voting = len(etcd.voting)
     if voting < size:
         return AddLearner(peers)
     if voting > size:
         victim = removal_candidate(etcd)
-        if victim is None or not keeps_quorum(etcd, victim):
-            return Wait("ShrinkUnsafe", "removing a member now would risk quorum")
         return RemoveMember(victim.member.id, victim.pod)
     return Steady()
 
 
-def removal_candidate(etcd: EtcdView) -> MemberView | None:
-    """The member to remove: never the leader (no election needed); the last by name."""
+def removal_candidate(etcd: EtcdView) -> MemberView:
+    """The member to remove: never the leader (no election needed); the last by name.
+
+    Called with more voting members than wanted (so at least two) and a leader among them.
+    """
     others = [v for v in etcd.voting if v.member.id != etcd.leader]
-    return sorted(others, key=lambda v: v.pod or "")[-1] if others else None
+    return sorted(others, key=lambda v: v.pod or "")[-1]
 
 
 def keeps_quorum(etcd: EtcdView, victim: MemberView) -> bool:
-    """After removing `victim`, healthy voters still form a majority of the smaller cluster."""
+    """After removing `victim`, healthy voters still form a majority of the smaller cluster
+    (what the planner's all-healthy rule guarantees; the simulated world checks it)."""
     remaining = [v for v in etcd.voting if v.member.id != victim.member.id]
     healthy = sum(1 for v in remaining if v.healthy)
     return bool(remaining) and healthy >= len(remaining) // 2 + 1

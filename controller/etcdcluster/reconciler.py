@@ -3,52 +3,51 @@
 Level-based: each pass starts from what the world looks like now, so a crash or a lost event
 costs at most one requeue. There is no periodic resync, hence a pass asks to be called again
 (soon while converging, rarely when steady) unless its action created or deleted an object
-the operator watches: that object's event brings the cluster back at once.
+the operator watches: that object's event brings the cluster back at once. The status is
+written only when it changed, with the resourceVersion it was computed from (a conflict
+observes again), and Warning Events mark problems as they appear.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 
 from pydantic import ValidationError
 
 from api import ClusterStatus, EtcdCluster
-from controller.clients.etcd import EtcdClient
 from controller.clients.kube import KubeClient
-from controller.etcdcluster.events import WARNING, EventRecorder
-from controller.etcdcluster.executor import Executor
-from controller.etcdcluster.observe import EtcdConnector, observe
+from controller.common.resources import ETCD_CLUSTERS
+from controller.common.scope import is_managed
+from controller.etcdcluster.executor import Applied, Executor, NotYet, Outcome, cluster_ref
+from controller.etcdcluster.observe import observe
 from controller.etcdcluster.planner import (
+    REPORTS,
     Action,
+    AddLearner,
     BadSpec,
+    BootstrapSeed,
+    CreateMemberPod,
     CreateService,
     CreateVolume,
     DeleteStrayPod,
     DeleteStrayVolume,
     Paused,
+    PromoteLearner,
+    RemoveMember,
+    Requeue,
     Steady,
     Wait,
     plan,
 )
-from controller.etcdcluster.status import desired_status
-from controller.manager import Cache
-from controller.reconcile import Result, TerminalError
-from controller.resources import ETCD_CLUSTERS
-from controller.scope import is_managed
+from controller.etcdcluster.status import desired_status, status_events
+from controller.runtime.cache import Cache
+from controller.runtime.events import EventRecorder
+from controller.runtime.reconcile import Result, TerminalError
+from controller.runtime.status import StaleObject, patch_status
 
 log = logging.getLogger(__name__)
-
-# Seconds until the next pass.
-AFTER_PROGRESS = 1.0  # an action was applied: look at its effect right away
-AFTER_NOT_YET = 3.0  # waiting for members to start, a learner to catch up, a leader
-AFTER_BLOCKED = 15.0  # the user or a later lifecycle step must act (Secrets are not watched)
-STEADY = 30.0
-# Waits a later lifecycle issue resolves; until then, look rarely.
-BLOCKED_WAITS = {"VolumesWithoutPods", "MemberPodMissing", "ForeignMember"}
-# Actions whose only effect is on watched objects (Services, PVCs, pods): their events requeue.
-WATCHED_CHANGES = (CreateService, CreateVolume, DeleteStrayPod, DeleteStrayVolume)
 
 
 class EtcdClusterReconciler:
@@ -58,15 +57,16 @@ class EtcdClusterReconciler:
         self,
         cache: Cache,
         kube: KubeClient,
+        etcd: Any,
+        events: EventRecorder,
         cluster_wide: bool,
-        connect: EtcdConnector = EtcdClient,
     ):
         self.cache = cache
         self.kube = kube
+        self.etcd = etcd
+        self.events = events
         self.cluster_wide = cluster_wide
-        self.connect = connect
-        self.events = EventRecorder(kube)
-        self.executor = Executor(kube, connect, self.events)
+        self.executor = Executor(kube, etcd, events)
         self._last_reason: dict[str, str] = {}
 
     async def reconcile(self, key: str) -> Result:
@@ -81,36 +81,47 @@ class EtcdClusterReconciler:
         except ValidationError as exc:
             raise TerminalError(f"invalid EtcdCluster {key}: {exc}") from exc
 
-        observed = await observe(cluster, self.cache, self.kube, self.connect)
-        action = plan(observed)
+        observed = await observe(cluster, self.cache, self.etcd)
+        now = datetime.now(UTC)
+        action = plan(observed, now)
         self._log(key, action)
-        progressed = await self.executor.apply(observed, action) if action.mutates else True
-        status = desired_status(observed, action, cluster.status, datetime.now(UTC))
-        await self._write_status(cluster, status, action)
-        return _result(action, progressed)
+        outcome = await self.executor.apply(observed, action)
+        if isinstance(outcome, NotYet):
+            log.info("%s not applied yet: %s", action.reason, outcome.why)
+        status = desired_status(observed, action, cluster.status, now)
+        try:
+            await self._write_status(cluster, status)
+        except StaleObject as exc:
+            log.info("status not written, observing again: %s", exc)
+            return Result(requeue=True)
+        return requeue(action, outcome)
 
     def _log(self, key: str, action: Action) -> None:
-        if action.mutates or self._last_reason.get(key) != action.reason:
+        """Logs every change applied, and a report (steady, waiting) when it changes."""
+        if self._last_reason.get(key) != action.reason or not isinstance(action, REPORTS):
             fields: dict[str, Any] = {"action": action.reason}
             if isinstance(action, Wait | BadSpec):
                 fields["detail"] = action.message
             log.info("reconcile step %s", action.reason, extra=fields)
         self._last_reason[key] = action.reason
 
-    async def _write_status(
-        self, cluster: EtcdCluster, status: ClusterStatus, action: Action
-    ) -> None:
-        before, after = _wire(cluster.status), _wire(status)
+    async def _write_status(self, cluster: EtcdCluster, status: ClusterStatus) -> None:
+        before, after = wire_status(cluster.status), wire_status(status)
         if before == after:
             return
-        await self.kube.patch(
-            ETCD_CLUSTERS, cluster.name, {"status": after}, cluster.namespace, sub="status"
+        await patch_status(
+            self.kube,
+            ETCD_CLUSTERS,
+            cluster.namespace,
+            cluster.name,
+            cluster.metadata.resource_version,
+            after,
         )
-        if isinstance(action, BadSpec) and cluster.status.reason != status.reason:
-            await self.events.record(cluster, WARNING, action.reason, action.message)
+        for type_, reason, message in status_events(cluster.status, status):
+            await self.events.record(cluster_ref(cluster), type_, reason, message)
 
 
-def _wire(status: ClusterStatus) -> dict[str, Any]:
+def wire_status(status: ClusterStatus) -> dict[str, Any]:
     """The status as a merge patch: None fields are sent as null (removed)."""
     body = status.model_dump(mode="json", by_alias=True)
     body["conditions"] = [
@@ -119,14 +130,22 @@ def _wire(status: ClusterStatus) -> dict[str, Any]:
     return body
 
 
-def _result(action: Action, progressed: bool) -> Result:
-    if isinstance(action, WATCHED_CHANGES):
-        return Result()
-    if isinstance(action, Steady):
-        return Result(requeue_after=STEADY)
-    if isinstance(action, Paused | BadSpec):
-        return Result(requeue_after=AFTER_BLOCKED)
-    if isinstance(action, Wait):
-        blocked = action.reason in BLOCKED_WAITS
-        return Result(requeue_after=AFTER_BLOCKED if blocked else AFTER_NOT_YET)
-    return Result(requeue_after=AFTER_PROGRESS if progressed else AFTER_NOT_YET)
+def requeue(action: Action, outcome: Outcome) -> Result:
+    """When to look again after `action` had `outcome`."""
+    match action:
+        case CreateService() | CreateVolume() | DeleteStrayPod() | DeleteStrayVolume():
+            return _after(Requeue.ON_EVENT)  # the created/deleted object's event
+        case Steady():
+            return _after(Requeue.STEADY)
+        case Paused() | BadSpec():
+            return _after(Requeue.BLOCKED)
+        case Wait(why=why):
+            return _after(why.requeue)
+        case BootstrapSeed() | CreateMemberPod() | AddLearner() | PromoteLearner() | RemoveMember():
+            return _after(Requeue.PROGRESS if isinstance(outcome, Applied) else Requeue.NOT_YET)
+        case _:
+            assert_never(action)
+
+
+def _after(when: Requeue) -> Result:
+    return Result() if when.value is None else Result(requeue_after=when.value)

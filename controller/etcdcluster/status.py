@@ -1,9 +1,11 @@
-"""The status a cluster should show, from the snapshot and the chosen action. Pure.
+"""The status a cluster should show, and the Events its changes deserve. Pure.
 
 phase: Creating until `size` members are started and voting with a leader, then Running;
 Scaling while membership differs from spec.size after that; Failed while the user must fix the
 spec. Conditions: Available (a leader answers), Scaling (reason ScalingUp/ScalingDown/
-MemberPromoting, absent at size). The reconciler writes it only when it differs.
+MemberPromoting, absent at size), Degraded (MemberCannotStart: a member pod that cannot pull
+its image or keeps crashing, with the pod's message). The reconciler writes the status only
+when it differs, and posts `status_events` for what changed.
 """
 
 from __future__ import annotations
@@ -15,15 +17,25 @@ from api import (
     ClusterPhase,
     ClusterStatus,
     ConditionStatus,
+    find_condition,
     remove_condition,
     set_condition,
 )
 from controller.etcdcluster import naming
 from controller.etcdcluster.observe import Observed
-from controller.etcdcluster.planner import Action, BadSpec, Paused, PromoteLearner
+from controller.etcdcluster.planner import (
+    Action,
+    BadSpec,
+    Paused,
+    PromoteLearner,
+    Wait,
+    WaitReason,
+)
+from controller.runtime.events import WARNING
 
 AVAILABLE = ClusterConditionType.AVAILABLE.value
 SCALING = ClusterConditionType.SCALING.value
+DEGRADED = ClusterConditionType.DEGRADED.value
 
 
 def desired_status(
@@ -54,6 +66,16 @@ def desired_status(
     want = cluster.spec.etcd_version
     status.target_version = want if status.current_version not in (None, want) else None
 
+    conditions = status.conditions
+    stuck = isinstance(action, Wait) and action.why is WaitReason.MEMBER_CANNOT_START
+    if stuck:
+        assert isinstance(action, Wait)
+        set_condition(
+            conditions, DEGRADED, ConditionStatus.TRUE, action.reason, action.message, now
+        )
+    else:
+        remove_condition(conditions, DEGRADED)
+
     available = etcd is not None and bool(etcd.leader)
     reached = (
         etcd is not None
@@ -62,7 +84,6 @@ def desired_status(
         and len(etcd.voting) == cluster.spec.size
         and all(v.healthy for v in etcd.voting)
     )
-    conditions = status.conditions
     if isinstance(action, BadSpec):
         status.phase, status.reason = ClusterPhase.FAILED, action.message
         available_status = ConditionStatus.TRUE if available else ConditionStatus.FALSE
@@ -87,14 +108,35 @@ def desired_status(
     if etcd is None or reached:
         remove_condition(conditions, SCALING)
     else:
-        voting, size = len(etcd.voting), cluster.spec.size
-        if isinstance(action, PromoteLearner) or etcd.learners:
-            reason, message = "MemberPromoting", f"promoting learner towards {size} members"
-        elif voting < size:
-            reason, message = "ScalingUp", f"{voting} of {size} members"
-        elif voting > size:
-            reason, message = "ScalingDown", f"{voting} members, want {size}"
-        else:
-            reason, message = action.reason, "waiting for members to become healthy"
+        reason, message = _scaling(obs, action)
         set_condition(conditions, SCALING, ConditionStatus.TRUE, reason, message, now)
     return status
+
+
+def _scaling(obs: Observed, action: Action) -> tuple[str, str]:
+    """The Scaling condition's reason and message while membership is not at spec.size."""
+    assert obs.etcd is not None
+    voting, size = len(obs.etcd.voting), obs.cluster.spec.size
+    if isinstance(action, PromoteLearner) or obs.etcd.learners:
+        return "MemberPromoting", f"promoting learner towards {size} members"
+    if voting < size:
+        return "ScalingUp", f"{voting} of {size} members"
+    if voting > size:
+        return "ScalingDown", f"{voting} members, want {size}"
+    return action.reason, "waiting for members to become healthy"
+
+
+def status_events(previous: ClusterStatus, current: ClusterStatus) -> list[tuple[str, str, str]]:
+    """Warning Events (type, reason, message) for problems that appeared or changed:
+    the cluster Failed for a new reason, a member that cannot start."""
+    events = []
+    if current.phase == ClusterPhase.FAILED and (
+        previous.phase != ClusterPhase.FAILED or previous.reason != current.reason
+    ):
+        failed = find_condition(current.conditions, AVAILABLE)
+        events.append((WARNING, (failed and failed.reason) or "Failed", current.reason or ""))
+    before = find_condition(previous.conditions, DEGRADED)
+    after = find_condition(current.conditions, DEGRADED)
+    if after is not None and (before is None or before.message != after.message):
+        events.append((WARNING, after.reason or DEGRADED, after.message or ""))
+    return events

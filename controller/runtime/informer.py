@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.cache import (
+from controller.clients.kube import ApiError, KubeClient, Resource
+from controller.runtime.store import (
     ADDED,
     DELETED,
     MODIFIED,
@@ -28,7 +29,6 @@ from controller.cache import (
     object_key,
     strip_managed_fields,
 )
-from controller.clients.kube import ApiError, KubeClient, Resource
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from controller.clients.kube import LEASES, ApiError, KubeClient
-from controller.clock import Clock, RealClock, with_timeout
-from controller.metrics import LEADER_ELECTION_MASTER_STATUS
+from controller.runtime.clock import Clock, RealClock, with_timeout
+from controller.runtime.metrics import LEADER_ELECTION_MASTER_STATUS
 
 log = logging.getLogger(__name__)
 

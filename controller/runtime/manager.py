@@ -1,16 +1,19 @@
 """The manager: shared informers, one queue and N workers per controller, leader election.
 
-Wiring a controller (what later reconcilers do):
+Wiring a controller (what each reconciler package's `setup(manager, options)` does):
 
     mgr = Manager(kube, namespace=None)                  # None: all namespaces
+    mgr.informer_for(PODS, label_selector="app=x")       # narrow what is cached, once per kind
     rec = ClusterReconciler(mgr.cache, mgr.kube)         # has .name and async reconcile(key)
     mgr.add_controller(rec, workers=2) \\
         .watch(ETCD_CLUSTERS, to_self) \\
-        .watch(PODS, to_owning_cluster)
+        .watch(PODS, to_owner("EtcdCluster"))
     await mgr.run()                                      # until stop() or LeadershipLost
 
-Informers are shared: one per (resource, namespace, selector), however many controllers
-watch it. Informers run on standbys too (warm caches make failover fast); workers run only
+Informers are shared: one per kind, however many controllers watch or read it; a kind is
+declared by watching it or with `informer_for`, and reading an undeclared kind raises.
+Long work runs on `mgr.tasks` (controller.runtime.tasks), cancelled with the workers.
+Informers run on standbys too (warm caches make failover fast); workers run only
 while this process holds the leader lease. On LeadershipLost all work is cancelled and
 `run` raises; the process must exit (a deposed leader must not keep acting).
 """
@@ -18,72 +21,31 @@ while this process holds the leader lease. On LeadershipLost all work is cancell
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
-from controller.cache import BY_CLUSTER, BY_NAMESPACE, IndexFunc, Obj
 from controller.clients.kube import KubeClient, Resource
-from controller.clock import Clock, RealClock
-from controller.informer import Informer, InformerKey, WatchTimings
-from controller.leader import KubeLeaseStore, LeaderElectionConfig, LeaderElector
-from controller.logs import log_context, new_reconcile_id
-from controller.mapping import Mapper, Predicate, to_self
-from controller.metrics import (
+from controller.runtime.cache import Cache
+from controller.runtime.clock import Clock, RealClock
+from controller.runtime.handler import Mapper, Predicate, to_self
+from controller.runtime.informer import Informer, WatchTimings
+from controller.runtime.leader import KubeLeaseStore, LeaderElectionConfig, LeaderElector
+from controller.runtime.logs import log_context, new_reconcile_id
+from controller.runtime.metrics import (
     ACTIVE_WORKERS,
     MAX_CONCURRENT_RECONCILES,
     RECONCILE_ERRORS,
     RECONCILE_TIME,
     RECONCILE_TOTAL,
+    TERMINAL_RECONCILE_ERRORS,
 )
-from controller.reconcile import Reconciler, TerminalError
-from controller.workqueue import WorkQueue
+from controller.runtime.reconcile import Reconciler, TerminalError
+from controller.runtime.store import IndexFunc, Obj
+from controller.runtime.tasks import Tasks, TaskStatus, Work
+from controller.runtime.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-
-Objs = list[Obj]  # spelled once here: inside Cache, `list` is the method
-
-
-class Cache:
-    """What reconcilers read: the informers' stores, as deep copies (mutate freely).
-
-    Reads are synchronous and never touch the API. Every resource read must have an
-    informer (a `watch` registers one; `Manager.informer` registers one without handlers).
-    """
-
-    def __init__(self, manager: Manager):
-        self._mgr = manager
-
-    def get(self, res: Resource, key: str) -> Obj | None:
-        """The cached object `namespace/name` (or `name` if cluster-scoped), or None."""
-        obj = self._mgr.informer_for(res).store.get(key)
-        return copy.deepcopy(obj) if obj is not None else None
-
-    def list(
-        self, res: Resource, namespace: str | None = None, labels: Mapping[str, str] | None = None
-    ) -> list[Obj]:
-        """Cached objects, optionally of one namespace and having all the given labels."""
-        store = self._mgr.informer_for(res).store
-        objs = store.by_index(BY_NAMESPACE, namespace) if namespace else store.items()
-        if labels:
-            objs = [o for o in objs if _has_labels(o, labels)]
-        return copy.deepcopy(objs)
-
-    def by_index(self, res: Resource, index: str, value: str) -> Objs:
-        return copy.deepcopy(self._mgr.informer_for(res).store.by_index(index, value))
-
-    def owned_by_cluster(self, res: Resource, cluster_key: str) -> Objs:
-        """Objects of `res` belonging to the EtcdCluster `namespace/name`."""
-        return self.by_index(res, BY_CLUSTER, cluster_key)
-
-    def synced(self, res: Resource) -> bool:
-        return self._mgr.informer_for(res).has_synced
-
-
-def _has_labels(obj: Obj, labels: Mapping[str, str]) -> bool:
-    have = (obj.get("metadata") or {}).get("labels") or {}
-    return all(have.get(k) == v for k, v in labels.items())
 
 
 class Controller:
@@ -136,7 +98,8 @@ class Controller:
             try:
                 result = await self.reconciler.reconcile(key)
             except TerminalError as exc:
-                self._count("error", error=True)
+                self._count("error")
+                TERMINAL_RECONCILE_ERRORS.labels(self.name).inc()
                 log.error("reconcile failed, not retrying: %s", exc)
                 self.queue.forget(key)
             except Exception as exc:
@@ -158,6 +121,13 @@ class Controller:
                 RECONCILE_TIME.labels(self.name).observe(self._mgr.clock.now() - started)
                 active.dec()
 
+    def ensure_task(self, task: str, key: str, work: Work) -> TaskStatus:
+        """Long work `task` for the object `key` (see controller.runtime.tasks): started
+        once, its end enqueues `key` so the reconciler sees the outcome."""
+        return self._mgr.tasks.ensure(
+            task, work, owner=self.name, on_end=lambda _status: self.queue.add(key)
+        )
+
     def _count(self, result: str, error: bool = False) -> None:
         RECONCILE_TOTAL.labels(self.name, result).inc()
         if error:
@@ -172,51 +142,59 @@ class Manager:
         kube: KubeClient,
         *,
         namespace: str | None = None,
-        label_selectors: Mapping[Resource, str] | None = None,
         leader_election: LeaderElectionConfig | None = None,
         timings: WatchTimings | None = None,
         graceful_shutdown_timeout: float = 30.0,
         clock: Clock | None = None,
     ):
-        """namespace None watches all namespaces; label_selectors narrow what is cached
-        per resource (e.g. only pods labelled etcd_cluster)."""
+        """namespace None watches all namespaces."""
         self.kube = kube
         self.namespace = namespace
         self.clock = clock or RealClock()
         self.cache = Cache(self)
+        self.tasks = Tasks(self.clock)
         self.controllers: list[Controller] = []
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
-        self._selectors = dict(label_selectors or {})
         self._timings = timings
         self._election = leader_election
         self._elector: LeaderElector | None = None
-        self._informers: dict[InformerKey, Informer] = {}
+        self._informers: dict[Resource, Informer] = {}
         self._stopping = asyncio.Event()
         self._running = False
         self._workers_started = False
 
     # --- setup ------------------------------------------------------------------------------
-    def informer_for(self, res: Resource) -> Informer:
-        """The shared informer of `res` in the manager's scope, created on first use."""
+    def informer_for(self, res: Resource, *, label_selector: str | None = None) -> Informer:
+        """The shared informer of `res` in the manager's scope, created on first use.
+
+        The first declaration fixes the kind's label selector (what is cached at all);
+        declaring the same kind with another selector is an error, since every reader of
+        the kind shares the one cache.
+        """
+        informer = self._informers.get(res)
+        if informer is not None:
+            if label_selector is not None and informer.key.label_selector != label_selector:
+                raise ValueError(
+                    f"{res.plural} is cached with selector {informer.key.label_selector!r}; "
+                    f"cannot also use {label_selector!r}"
+                )
+            return informer
         namespace = self.namespace if res.namespaced else None
-        key = InformerKey(res, namespace, self._selectors.get(res))
-        informer = self._informers.get(key)
-        if informer is None:
-            informer = Informer(
-                self.kube,
-                res,
-                namespace,
-                label_selector=key.label_selector,
-                timings=self._timings,
-            )
-            self._informers[key] = informer
-            if self._running:
-                informer.start()
+        informer = Informer(
+            self.kube, res, namespace, label_selector=label_selector, timings=self._timings
+        )
+        self._informers[res] = informer
+        if self._running:
+            informer.start()
         return informer
 
+    def watched_informer(self, res: Resource) -> Informer | None:
+        """The informer of `res` if some controller declared it (what the cache reads)."""
+        return self._informers.get(res)
+
     def add_index(self, res: Resource, name: str, func: IndexFunc) -> None:
-        """An extra index on the cache of `res` (besides by namespace and by owning
-        cluster), read with `cache.by_index(res, name, value)`."""
+        """An extra index on the cache of `res` (besides by namespace), read with
+        `cache.by_index(res, name, value)`."""
         self.informer_for(res).store.add_index(name, func)
 
     def add_controller(self, reconciler: Reconciler, *, workers: int = 1) -> Controller:
@@ -299,6 +277,7 @@ class Manager:
             return
         log.info("caches synced; starting %d controllers", len(self.controllers))
         self._workers_started = True
+        self.tasks.open()
         workers = [
             asyncio.create_task(c.run_workers(), name=f"workers {c.name}") for c in self.controllers
         ]
@@ -309,6 +288,8 @@ class Manager:
             for task in workers:
                 task.cancel()  # LeadershipLost cancels us: no reconcile may outlive the lease
             await asyncio.gather(*workers, return_exceptions=True)
+            # Nor may long work: the next leader resumes it from what it recorded.
+            await asyncio.shield(self.tasks.cancel_all())
             self._workers_started = False
 
     async def _drain(self, workers: list[asyncio.Task[None]]) -> None:

@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from controller.clock import Clock
+from controller.runtime.clock import Clock
 
 REGISTRY = CollectorRegistry()
 
@@ -202,3 +202,30 @@ class _InFlightCollector(Collector):
 
 
 REGISTRY.register(_InFlightCollector())
+
+# --- added for several reconcilers: terminal errors, API requests, long tasks ---------------
+TERMINAL_RECONCILE_ERRORS = Counter(
+    "controller_runtime_terminal_reconcile_errors",
+    "Total number of terminal reconciliation errors per controller (not retried)",
+    ["controller"],
+    registry=REGISTRY,
+)
+REST_CLIENT_REQUESTS = Counter(
+    "rest_client_requests",
+    "Number of HTTP requests to the API server, partitioned by status code, method, and host",
+    ["code", "method", "host"],
+    registry=REGISTRY,
+)
+REST_CLIENT_RATE_LIMITER_DURATION = Histogram(
+    "rest_client_rate_limiter_duration_seconds",
+    "Client side rate limiter latency in seconds, by verb",
+    ["verb"],
+    buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+TASKS = Gauge(
+    "controller_runtime_tasks",
+    "Supervised long tasks by owner and state (running, done, failed, cancelled)",
+    ["owner", "state"],
+    registry=REGISTRY,
+)

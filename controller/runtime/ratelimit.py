@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Protocol
 
-from controller.clock import Clock, RealClock
+from controller.runtime.clock import Clock, RealClock
 
 
 class RateLimiter(Protocol):

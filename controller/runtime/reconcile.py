@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from controller.cache import join_key, split_key
+from controller.runtime.store import join_key, split_key
 
 
 @dataclass(frozen=True)

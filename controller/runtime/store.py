@@ -2,7 +2,8 @@
 
 Everything here is pure and synchronous so it can be tested without an API server. The
 informer feeds the store (one object per event, or a whole list on (re)list) and gets back
-the deltas it must deliver to handlers; reconcilers read it through `controller.manager.Cache`.
+the deltas it must deliver to handlers; reconcilers read it through
+`controller.runtime.cache.Cache`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,6 @@ MODIFIED = "MODIFIED"
 DELETED = "DELETED"
 
 BY_NAMESPACE = "namespace"
-BY_CLUSTER = "cluster"
-
-CLUSTER_KIND = "EtcdCluster"
-# The label the CoreOS operator puts on every pod and service of a cluster.
-CLUSTER_LABEL = "etcd_cluster"
 
 
 def join_key(namespace: str | None, name: str) -> str:
@@ -62,31 +58,8 @@ def by_namespace(obj: Obj) -> list[str]:
     return [ns] if ns else []
 
 
-def owning_cluster(obj: Mapping[str, Any] | None) -> str | None:
-    """The `namespace/name` of the EtcdCluster that owns obj.
-
-    The controller ownerReference of kind EtcdCluster wins; objects created by the CoreOS
-    operator (or adopted from it) are recognised by their `etcd_cluster` label instead.
-    """
-    if not obj:
-        return None
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace") or ""
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == CLUSTER_KIND and ref.get("name"):
-            return join_key(ns, str(ref["name"]))
-    label = (meta.get("labels") or {}).get(CLUSTER_LABEL)
-    return join_key(ns, str(label)) if label else None
-
-
-def by_owning_cluster(obj: Obj) -> list[str]:
-    key = owning_cluster(obj)
-    return [key] if key else []
-
-
 DEFAULT_INDEXERS: Mapping[str, IndexFunc] = {
     BY_NAMESPACE: by_namespace,
-    BY_CLUSTER: by_owning_cluster,
 }
 
 

@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from controller.clock import Clock, RealClock
-from controller.metrics import NoWorkQueueMetrics, WorkQueueMetrics
-from controller.ratelimit import RateLimiter, default_controller_rate_limiter
+from controller.runtime.clock import Clock, RealClock
+from controller.runtime.metrics import NoWorkQueueMetrics, WorkQueueMetrics
+from controller.runtime.ratelimit import RateLimiter, default_controller_rate_limiter
 
 T = TypeVar("T", bound=Hashable)
 

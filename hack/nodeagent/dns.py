@@ -24,8 +24,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from controller.clients.kube import ENDPOINT_SLICES, PODS, SERVICES, KubeClient, Obj, Resource
+from controller.clients.kube import PODS, SERVICES, KubeClient, Obj, Resource
 from nodeagent.dnsrecords import Answer, Zone, build_zone
+from nodeagent.kinds import ENDPOINT_SLICES
 from nodeagent.watch import list_and_watch
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.clients.kube import LEASES, NODES, PODS, ApiError
+from controller.clients.kube import LEASES, PODS, ApiError
 from nodeagent.context import AgentContext
 from nodeagent.events import EventRecorder
 from nodeagent.ipam import IpPool
+from nodeagent.kinds import NODES
 from nodeagent.podworker import PodWorker
 from nodeagent.status import rfc3339
 from nodeagent.watch import list_and_watch

@@ -17,7 +17,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from controller.clients.kube import PVCS, PVS, STORAGE_CLASSES, ApiError, KubeClient, Obj, Resource
+from controller.clients.kube import PVCS, ApiError, KubeClient, Obj, Resource
+from nodeagent.kinds import PVS, STORAGE_CLASSES
 from nodeagent.watch import list_and_watch
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.clients.kube import CONFIGMAPS, PVCS, PVS, SECRETS, ApiError, KubeClient
+from controller.clients.kube import CONFIGMAPS, PVCS, SECRETS, ApiError, KubeClient
 from nodeagent import atomicwriter
 from nodeagent.atomicwriter import FileProjection
 from nodeagent.downward import DownwardError, PodFacts, field_value, resource_value
+from nodeagent.kinds import PVS
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from controller.clients.kube import EVENTS, PODS, PVCS, SECRETS, KubeClient
+from controller.common.resources import ETCD_CLUSTERS
 from controller.etcdcluster.naming import is_member_name
-from controller.resources import ETCD_CLUSTERS
 from tests.seed import CLUSTER, load_seed, set_field
 
 pytestmark = pytest.mark.e2e

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.cache import DELETED, Obj, object_key
 from controller.clients.kube import CONFIGMAPS, ApiError, KubeClient, Resource
-from controller.informer import Informer, WatchTimings
+from controller.runtime.informer import Informer, WatchTimings
+from controller.runtime.store import DELETED, Obj, object_key
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from datetime import datetime
 import pytest
 
 from controller.clients.kube import LEASES, KubeClient
-from controller.leader import (
+from controller.runtime.leader import (
     KubeLeaseStore,
     LeaderElectionConfig,
     LeaderElector,

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from controller.clients.kube import LEASES, ApiError, KubeClient
-from controller.resources import ETCD_CLUSTERS
+from controller.common.resources import ETCD_CLUSTERS
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.etcdcluster import faults
+from controller.runtime import faults
 
 
 def test_parse() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from api import EtcdCluster
 from controller.clients.etcd import EndpointStatus, Member, TLSMaterial
+from controller.etcdcluster import naming
 from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView, TLSView
 from controller.etcdcluster.planner import (
     Action,
@@ -25,6 +27,7 @@ from controller.etcdcluster.planner import (
     RemoveMember,
     Steady,
     Wait,
+    WaitReason,
     keeps_quorum,
     plan,
 )
@@ -34,6 +37,7 @@ A, B, C, D = (f"example-{c * 10}" for c in "abcd")
 IDS = {A: 0xA, B: 0xB, C: 0xC, D: 0xD}
 SERVICES = frozenset({"example", "example-client"})
 TLS = TLSView(client=TLSMaterial(b"ca", b"cert", b"key"))
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 def cluster(size: int = 3, **fields: Any) -> EtcdCluster:
@@ -45,8 +49,10 @@ def cluster(size: int = 3, **fields: Any) -> EtcdCluster:
     return EtcdCluster.model_validate(doc)
 
 
-def pod(name: str, ready: bool = True, terminating: bool = False) -> PodView:
-    return PodView(name, "Running", ready, "10.213.1.9", terminating, name, "3.6.16")
+def pod(
+    name: str, ready: bool = True, terminating: bool = False, stuck: str | None = None
+) -> PodView:
+    return PodView(name, "Running", ready, "10.213.1.9", terminating, name, "3.6.16", stuck)
 
 
 def peer(name: str) -> str:
@@ -61,6 +67,9 @@ def member(
     if started and up:
         status = EndpointStatus(IDS[name], leader, 10, 2, 10, "3.6.16", 1, learner, ())
     return MemberView(m, name, status)
+
+
+SEED = naming.seed_member_name(cluster())
 
 
 def observed(
@@ -96,13 +105,17 @@ CASES: list[tuple[str, Observed, Action]] = [
         observed(services=frozenset({"example"})),
         CreateService("client"),
     ),
-    ("services exist, nothing else: seed", observed(), BootstrapSeed()),
+    ("services exist, nothing else: seed", observed(), BootstrapSeed(SEED)),
     (
         "volumes but no pods: never bootstrap over data",
         observed(pvcs=(A,)),
-        Wait("VolumesWithoutPods"),
+        Wait(WaitReason.VOLUMES_WITHOUT_PODS),
     ),
-    ("seed pod starting: wait", observed(pods=(pod(A, ready=False),)), Wait("EtcdUnreachable")),
+    (
+        "seed pod starting: wait",
+        observed(pods=(pod(A, ready=False),)),
+        Wait(WaitReason.ETCD_UNREACHABLE),
+    ),
     (
         "pod whose volume is missing: create the volume",
         observed(pods=(pod(A),), pvcs=()),
@@ -124,7 +137,7 @@ CASES: list[tuple[str, Observed, Action]] = [
             pods=(pod(A), pod(B, ready=False)),
             members=(member(A), member(B, learner=True, started=False)),
         ),
-        Wait("LearnerStarting"),
+        Wait(WaitReason.LEARNER_STARTING),
     ),
     (
         "learner started: promote it",
@@ -137,22 +150,22 @@ CASES: list[tuple[str, Observed, Action]] = [
     (
         "a voting member unreachable: wait, never add",
         observed(pods=(pod(A), pod(B)), members=(member(A), member(B, up=False))),
-        Wait("Unhealthy"),
+        Wait(WaitReason.UNHEALTHY),
     ),
     (
         "no leader: wait",
         observed(pods=(pod(A), pod(B)), members=(member(A, leader=0), member(B, leader=0))),
-        Wait("Unhealthy"),
+        Wait(WaitReason.UNHEALTHY),
     ),
     (
         "members disagree on the leader: wait",
         observed(pods=(pod(A), pod(B)), members=(member(A), member(B, leader=0xB))),
-        Wait("Unhealthy"),
+        Wait(WaitReason.UNHEALTHY),
     ),
     (
         "started member without a pod: healing is a later issue",
         observed(pods=(pod(A), pod(B)), members=(member(A), member(B), member(C))),
-        Wait("MemberPodMissing"),
+        Wait(WaitReason.MEMBER_POD_MISSING),
     ),
     (
         "at size: steady",
@@ -170,9 +183,31 @@ CASES: list[tuple[str, Observed, Action]] = [
         RemoveMember(IDS[C], C),
     ),
     (
+        "too big, the leader last by name: remove another member, never the leader",
+        observed(
+            size=2,
+            pods=(pod(A), pod(B), pod(C)),
+            members=(member(A, leader=0xC), member(B, leader=0xC), member(C, leader=0xC)),
+        ),
+        RemoveMember(IDS[B], B),
+    ),
+    (
+        "seed pod cannot pull its image: say so",
+        observed(pods=(pod(A, ready=False, stuck="etcd: ErrImagePull: no such image"),)),
+        Wait(WaitReason.MEMBER_CANNOT_START),
+    ),
+    (
+        "a learner pod keeps crashing: say so, do not promote or add",
+        observed(
+            pods=(pod(A), pod(B, ready=False, stuck="etcd: CrashLoopBackOff: back-off")),
+            members=(member(A), member(B, learner=True, started=False)),
+        ),
+        Wait(WaitReason.MEMBER_CANNOT_START),
+    ),
+    (
         "too big but unhealthy: wait",
         observed(size=1, pods=(pod(A), pod(B)), members=(member(A), member(B, up=False))),
-        Wait("Unhealthy"),
+        Wait(WaitReason.UNHEALTHY),
     ),
     (
         "crash after MemberRemove: delete the pod etcd no longer lists",
@@ -189,18 +224,18 @@ CASES: list[tuple[str, Observed, Action]] = [
 
 @pytest.mark.parametrize("obs, want", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_plan(obs: Observed, want: Action) -> None:
-    got = plan(obs)
+    got = plan(obs, NOW)
     if isinstance(want, Wait):
-        assert isinstance(got, Wait) and got.reason == want.reason, got
+        assert isinstance(got, Wait) and got.why is want.why, got
     else:
         assert got == want
 
 
 def test_missing_tls_secret_is_bad_spec_and_changes_nothing() -> None:
     obs = replace(observed(services=frozenset()), tls=TLSView(missing_secrets=("etcd-peer",)))
-    got = plan(obs)
+    got = plan(obs, NOW)
     assert isinstance(got, BadSpec) and got.reason == "TLSSecretMissing"
-    assert "etcd-peer" in got.message and not got.mutates
+    assert "etcd-peer" in got.message
 
 
 def test_learner_first_growth_to_three_takes_one_step_at_a_time() -> None:
@@ -208,20 +243,20 @@ def test_learner_first_growth_to_three_takes_one_step_at_a_time() -> None:
     obs = observed(pods=(pod(A),), members=(member(A),))
     steps = []
     for new in (B, C):
-        action = plan(obs)
+        action = plan(obs, NOW)
         assert isinstance(action, AddLearner)
         added = (*obs.etcd.members, member(new, learner=True, started=False))  # type: ignore[union-attr]
         obs = replace(obs, etcd=EtcdView(added))
-        action = plan(obs)
+        action = plan(obs, NOW)
         assert action == CreateMemberPod(new, tuple((m.pod, peer(m.pod)) for m in added))  # type: ignore[arg-type]
         obs = replace(obs, pods=(*obs.pods, pod(new)), pvcs=(*obs.pvcs, new))
         started = (*obs.etcd.members[:-1], member(new, learner=True))  # type: ignore[union-attr]
         obs = replace(obs, etcd=EtcdView(started))
-        action = plan(obs)
+        action = plan(obs, NOW)
         assert action == PromoteLearner(IDS[new], new)
         obs = replace(obs, etcd=EtcdView((*started[:-1], member(new))))
         steps.append(new)
-    assert plan(obs) == Steady() and steps == [B, C]
+    assert plan(obs, NOW) == Steady() and steps == [B, C]
 
 
 def test_removal_keeps_quorum() -> None:

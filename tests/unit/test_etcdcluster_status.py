@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from api import ClusterPhase, ClusterStatus, find_condition
 from controller.etcdcluster.planner import AddLearner, BadSpec, BootstrapSeed, Steady
 from controller.etcdcluster.status import desired_status
-from tests.unit.test_etcdcluster_planner import A, B, C, member, observed, peers, pod
+from tests.unit.test_etcdcluster_planner import SEED, A, B, C, member, observed, peers, pod
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
 
 def test_new_cluster_is_creating() -> None:
-    status = desired_status(observed(), BootstrapSeed(), ClusterStatus(), NOW)
+    status = desired_status(observed(), BootstrapSeed(SEED), ClusterStatus(), NOW)
     assert status.phase == ClusterPhase.CREATING
     assert (status.service_name, status.client_port) == ("example-client", 2379)
     available = find_condition(status.conditions, "Available")
@@ -49,5 +49,5 @@ def test_bad_spec_fails_with_a_reason_and_recovers() -> None:
     assert failed.phase == ClusterPhase.FAILED and failed.reason == "missing TLS secrets: x"
     available = find_condition(failed.conditions, "Available")
     assert available is not None and available.reason == "TLSSecretMissing"
-    fixed = desired_status(observed(), BootstrapSeed(), failed, NOW)
+    fixed = desired_status(observed(), BootstrapSeed(SEED), failed, NOW)
     assert fixed.phase == ClusterPhase.CREATING and fixed.reason is None

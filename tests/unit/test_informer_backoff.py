@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from controller.informer import Backoff, WatchTimings
+from controller.runtime.informer import Backoff, WatchTimings
 
 
 def test_backoff_grows_with_jitter_and_caps() -> None:

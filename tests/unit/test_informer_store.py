@@ -6,21 +6,20 @@ from typing import Any
 
 import pytest
 
-from controller.cache import (
+from controller.clients.kube import ApiError
+from controller.common.ownership import BY_CLUSTER, by_owning_cluster, owning_cluster
+from controller.common.resources import PODS
+from controller.runtime.informer import Informer, ResourceExpired, WatchError, needs_relist
+from controller.runtime.store import (
     ADDED,
-    BY_CLUSTER,
     BY_NAMESPACE,
     DELETED,
     MODIFIED,
     Obj,
     Store,
     object_key,
-    owning_cluster,
     split_key,
 )
-from controller.clients.kube import ApiError
-from controller.informer import Informer, ResourceExpired, WatchError, needs_relist
-from controller.resources import PODS
 
 Event = tuple[str, Obj | None, Obj | None]
 
@@ -173,6 +172,7 @@ def test_broken_handler_does_not_stop_the_others() -> None:
 
 def test_indexes_follow_updates_and_deletes() -> None:
     store = Store()
+    store.add_index(BY_CLUSTER, by_owning_cluster)
     store.upsert(pod("m1", "1", cluster="example"))
     store.upsert(pod("m2", "1", ownerReferences=[owner_ref("example")]))
     store.upsert(pod("other", "1", ns="elsewhere", cluster="example"))
@@ -232,4 +232,4 @@ def test_index_added_later_covers_existing_objects() -> None:
     store.add_index("node", lambda o: [o["spec"]["nodeName"]] if o["spec"].get("nodeName") else [])
     store.upsert({**pod("b", "1"), "spec": {"nodeName": "n1"}})
     assert store.index_keys("node", "n1") == ["ns/a", "ns/b"]
-    assert store.index_keys(BY_CLUSTER, "ns/x") == []  # the defaults stay
+    assert store.index_keys(BY_NAMESPACE, "ns") == ["ns/a", "ns/b"]  # the defaults stay

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from controller import metrics
-from controller.clock import FakeClock, settle_loop
-from controller.leader import (
+from controller.runtime import metrics
+from controller.runtime.clock import FakeClock, settle_loop
+from controller.runtime.leader import (
     LeaderElectionConfig,
     LeaderElector,
     LeadershipLost,

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from controller.clock import FakeClock
-from controller.logs import ContextFilter, context_fields
-from controller.manager import Controller, Manager
-from controller.metrics import REGISTRY
-from controller.reconcile import Request, Result, TerminalError
-from controller.resources import PODS
+from controller.common.resources import PODS
+from controller.runtime.clock import FakeClock
+from controller.runtime.logs import ContextFilter, context_fields
+from controller.runtime.manager import Controller, Manager
+from controller.runtime.metrics import REGISTRY
+from controller.runtime.reconcile import Request, Result, TerminalError
 
 
 class Scripted:
@@ -136,9 +136,13 @@ async def test_each_pass_logs_with_its_own_reconcile_id() -> None:
 
 def test_cache_reads_are_copies_and_filter_by_labels() -> None:
     mgr = Manager(None, namespace="ns")  # type: ignore[arg-type]
-    store = mgr.informer_for(PODS).store
-    store.upsert({"metadata": {"name": "a", "namespace": "ns", "labels": {"app": "etcd"}}})
-    store.upsert({"metadata": {"name": "b", "namespace": "ns"}})
+    mgr.informer_for(PODS).apply_list(
+        [
+            {"metadata": {"name": "a", "namespace": "ns", "labels": {"app": "etcd"}}},
+            {"metadata": {"name": "b", "namespace": "ns"}},
+        ],
+        "1",
+    )
     got = mgr.cache.get(PODS, "ns/a")
     assert got is not None
     got["metadata"]["name"] = "changed"
@@ -154,4 +158,4 @@ def test_request_parses_keys() -> None:
 
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.CRITICAL, logger="controller.manager")
+    caplog.set_level(logging.CRITICAL, logger="controller.runtime.manager")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.cache import ADDED, DELETED, MODIFIED, Obj
-from controller.mapping import any_object, to_owning_cluster, to_self
-from controller.scope import is_managed
+from controller.common.ownership import to_owning_cluster
+from controller.common.scope import is_managed
+from controller.runtime.handler import any_object, to_self
+from controller.runtime.store import ADDED, DELETED, MODIFIED, Obj
 
 
 def obj(name: str, ns: str = "ns", *, label: str | None = None, owner: str | None = None) -> Obj:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from controller.health import parse_bind_address
-from controller.options import CONTROLLERS, env_name, parse_options
+from controller.cmd import CONTROLLERS
+from controller.options import env_name
+from controller.options import parse_options as parse_with
+from controller.runtime.health import parse_bind_address
+
+
+def parse_options(argv: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
+    return parse_with(argv, env, tuple(CONTROLLERS))
 
 
 def test_defaults() -> None:
     o = parse_options([], {})
     assert o.namespace == "default"
     assert not o.cluster_wide and not o.leader_elect
-    assert o.controllers == CONTROLLERS
+    assert o.controllers == tuple(CONTROLLERS)
     assert o.leader_election_id == "etcd-operator"
     assert o.leader_election_namespace == "default"
     assert (o.lease_duration, o.renew_deadline, o.retry_period) == (15.0, 10.0, 2.0)

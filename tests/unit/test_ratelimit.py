@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.clock import FakeClock
-from controller.ratelimit import (
+from controller.runtime.clock import FakeClock
+from controller.runtime.ratelimit import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
     MaxOfRateLimiter,

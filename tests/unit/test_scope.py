@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.scope import SCOPE_ANNOTATION, is_managed, watch_namespace
+from controller.common.scope import SCOPE_ANNOTATION, is_managed, watch_namespace
 
 
 def cr(annotations: dict[str, str] | None = None) -> dict[str, object]:

@@ -6,10 +6,10 @@ import asyncio
 
 from prometheus_client import CollectorRegistry
 
-from controller import metrics
-from controller.clock import FakeClock, settle_loop
-from controller.ratelimit import ItemExponentialFailureRateLimiter
-from controller.workqueue import WorkQueue
+from controller.runtime import metrics
+from controller.runtime.clock import FakeClock, settle_loop
+from controller.runtime.ratelimit import ItemExponentialFailureRateLimiter
+from controller.runtime.workqueue import WorkQueue
 
 WAIT = 10.0  # generous real-time bound for things that must happen right away
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 from nodeagent import netns
+from nodeagent.kinds import NODES
 
-from controller.clients.kube import LEASES, NODES, PODS, ApiError, KubeClient
+from controller.clients.kube import LEASES, PODS, ApiError, KubeClient
 from tests.e2e.nodeagent.pods import (
     ROOT,
     busybox,

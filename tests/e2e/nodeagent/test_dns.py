@@ -18,8 +18,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 from nodeagent.dns import ClusterDNS
+from nodeagent.kinds import ENDPOINT_SLICES
 
-from controller.clients.kube import ENDPOINT_SLICES, SERVICES, KubeClient
+from controller.clients.kube import SERVICES, KubeClient
 
 pytestmark = pytest.mark.e2e
 

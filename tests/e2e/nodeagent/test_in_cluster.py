@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nodeagent.kinds import ENDPOINT_SLICES
 
-from controller.clients.kube import ENDPOINT_SLICES, PODS, PVCS, SERVICES, KubeClient
+from controller.clients.kube import PODS, PVCS, SERVICES, KubeClient
 from tests.e2e.nodeagent.pods import ROOT, wait_gone
 
 pytestmark = pytest.mark.e2e

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nodeagent.kinds import PVS, STORAGE_CLASSES
 from nodeagent.provisioner import SELECTED_NODE, LocalProvisioner, storage_class
 
-from controller.clients.kube import PVCS, PVS, STORAGE_CLASSES, ApiError, KubeClient
+from controller.clients.kube import PVCS, ApiError, KubeClient
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,1 @@
+"""etcd-domain helpers shared by the reconcilers (which never import each other)."""

@@ -1,0 +1,54 @@
+"""Wires the EtcdCluster reconciler into a manager: what it caches, indexes and watches."""
+
+from __future__ import annotations
+
+from controller.clients.etcd import EtcdPool
+from controller.common.ownership import (
+    BY_CLUSTER,
+    CLUSTER_LABEL,
+    by_owning_cluster,
+    to_owning_cluster,
+)
+from controller.common.resources import ETCD_CLUSTERS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.scope import is_managed
+from controller.common.tls import BY_SECRET, secret_index
+from controller.etcdcluster.reconciler import EtcdClusterReconciler
+from controller.options import Options
+from controller.runtime.events import EventRecorder
+from controller.runtime.handler import any_object, to_referrers, to_self
+from controller.runtime.manager import Manager
+from controller.runtime.store import Obj
+
+COMPONENT = "etcd-operator"
+# Objects a cluster owns. Only those labelled etcd_cluster are cached (as the CoreOS
+# operator labels them), so a cluster-wide operator does not hold every pod in memory.
+OWNED = (PODS, PVCS, SERVICES)
+
+
+def cluster_secrets(obj: Obj) -> list[str | None]:
+    """The Secrets an EtcdCluster's spec.TLS.static names (raw object: no validation)."""
+    static = ((obj.get("spec") or {}).get("TLS") or {}).get("static") or {}
+    member = static.get("member") or {}
+    return [member.get("peerSecret"), member.get("serverSecret"), static.get("operatorSecret")]
+
+
+def setup(mgr: Manager, opts: Options) -> None:
+    for res in OWNED:
+        mgr.informer_for(res, label_selector=CLUSTER_LABEL)
+        mgr.add_index(res, BY_CLUSTER, by_owning_cluster)
+    mgr.informer_for(SECRETS)
+    mgr.add_index(ETCD_CLUSTERS, BY_SECRET, secret_index(cluster_secrets))
+
+    reconciler = EtcdClusterReconciler(
+        mgr.cache,
+        mgr.kube,
+        EtcdPool(),
+        EventRecorder(mgr.kube, COMPONENT),
+        opts.cluster_wide,
+    )
+    in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
+    controller = mgr.add_controller(reconciler, workers=opts.workers)
+    controller.watch(ETCD_CLUSTERS, to_self, predicate=in_scope)
+    for res in OWNED:
+        controller.watch(res, to_owning_cluster)
+    controller.watch(SECRETS, to_referrers(mgr.cache, ETCD_CLUSTERS, BY_SECRET))
