@@ -46,6 +46,7 @@ from controller.runtime.tasks import Tasks, TaskStatus, Work
 from controller.runtime.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+SLOW_RECONCILE = 1.0  # seconds; a pass this long is logged (it holds a worker)
 
 
 class Controller:
@@ -118,8 +119,11 @@ class Controller:
                     self._count("success")
                     self.queue.forget(key)
             finally:
-                RECONCILE_TIME.labels(self.name).observe(self._mgr.clock.now() - started)
+                took = self._mgr.clock.now() - started
+                RECONCILE_TIME.labels(self.name).observe(took)
                 active.dec()
+                if took >= SLOW_RECONCILE:
+                    log.info("slow reconcile: %.2fs", took, extra={"seconds": round(took, 2)})
 
     def ensure_task(self, task: str, key: str, work: Work) -> TaskStatus:
         """Long work `task` for the object `key` (see controller.runtime.tasks): started

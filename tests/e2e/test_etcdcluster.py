@@ -10,199 +10,31 @@ added instead of adding another.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from controller.clients.kube import EVENTS, PODS, PVCS, SECRETS, KubeClient
+from controller.clients.kube import EVENTS, PVCS, KubeClient
 from controller.common.resources import ETCD_CLUSTERS
 from controller.etcdcluster.naming import is_member_name
+from tests.e2e.operator import (
+    Etcdctl,
+    Obj,
+    Operator,
+    apply_cluster,
+    client_certs,
+    cluster_status,
+    eventually,
+    member_pods,
+    plain_cluster,
+    running_with,
+    seed_tls,
+)
 from tests.seed import CLUSTER, load_seed, set_field
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-IN_CLUSTER = str(ROOT / "hack" / "in-cluster")
-TIMEOUT = 360.0  # a loaded 2-core machine: be patient, poll
-# Leader election in one namespace keeps two cluster-wide test operators from both acting.
-OPERATOR_ARGS = [
-    ".venv/bin/etcd-operator",
-    "--cluster-wide",
-    "--controllers",
-    "cluster",
-    "--leader-elect",
-    "--leader-election-namespace",
-    "default",
-    "--leader-election-id",
-    "etcd-operator-e2e",
-    "--leader-election-lease-duration",
-    "4",
-    "--leader-election-renew-deadline",
-    "3",
-    "--leader-election-retry-period",
-    "0.5",
-    "--metrics-bind-address",
-    "0",
-    "--health-probe-bind-address",
-    "0",
-    "--log-format",
-    "text",
-]
-Obj = dict[str, Any]
-
-
-class Operator:
-    """The operator process inside the cluster network, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, faults: str = ""):
-        self.log_path = log_path
-        full_env = {**os.environ, **env, "ETCD_OPERATOR_FAULTS": faults}
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [IN_CLUSTER, *OPERATOR_ARGS], cwd=ROOT, env=full_env, stdout=out, stderr=out
-            )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-@pytest.fixture
-def operators(local_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Operator]]:
-    """Starts operators on demand; stops them and prints their log when a test fails."""
-    started: list[Operator] = []
-    log_path = tmp_path / "operator.log"
-
-    def start(faults: str = "") -> Operator:
-        op = Operator(local_env, log_path, faults)
-        started.append(op)
-        return op
-
-    yield start
-    for op in started:
-        op.stop()
-    if log_path.exists():
-        print(f"--- operator log ({log_path}) ---\n{log_path.read_text(errors='replace')[-20000:]}")
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    """Polls an async check until it returns something truthy; fails naming `what`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
-def apply_cluster(kubectl: Callable[..., Any], doc: Obj) -> None:
-    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
-
-
-def plain_cluster(name: str, namespace: str, size: int) -> Obj:
-    return {
-        "apiVersion": ETCD_CLUSTERS.api_version,
-        "kind": ETCD_CLUSTERS.kind,
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "annotations": {"etcd.database.coreos.com/scope": "clusterwide"},
-        },
-        "spec": {"size": size},
-    }
-
-
-async def cluster_status(kube: KubeClient, ns: str, name: str) -> Obj:
-    return dict((await kube.get(ETCD_CLUSTERS, name, ns)).get("status") or {})
-
-
-def running_with(kube: KubeClient, ns: str, name: str, ready: int) -> Callable[[], Any]:
-    async def check() -> Obj | None:
-        status = await cluster_status(kube, ns, name)
-        ok = status.get("phase") == "Running" and status.get("readyMembers") == ready
-        return status if ok and status.get("size") == ready else None
-
-    return check
-
-
-async def member_pods(kube: KubeClient, ns: str, name: str) -> list[Obj]:
-    pods = await kube.list(PODS, ns, label_selector=f"etcd_cluster={name}")
-    return [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
-
-
-class Etcdctl:
-    """etcdctl inside the cluster network, against the client Service (TLS when given)."""
-
-    def __init__(self, env: dict[str, str], ns: str, name: str, certs: Path | None = None):
-        scheme = "https" if certs else "http"
-        self.env = {**os.environ, **env, "IN_CLUSTER_NAMESPACE": ns}
-        self.args = [f"--endpoints={scheme}://{name}-client.{ns}.svc:2379"]
-        if certs:
-            self.args += [
-                f"--cacert={certs}/etcd-client-ca.crt",
-                f"--cert={certs}/etcd-client.crt",
-                f"--key={certs}/etcd-client.key",
-            ]
-
-    def __call__(self, *args: str) -> str:
-        proc = self.run(*args)
-        assert proc.returncode == 0, f"etcdctl {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [IN_CLUSTER, "etcdctl", *self.args, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def members(self) -> list[Obj]:
-        return list(json.loads(self("member", "list", "-w", "json"))["members"])
-
-    async def members_once_served(self) -> list[Obj]:
-        """The member list as soon as the client Service has a ready member behind it."""
-
-        async def attempt() -> list[Obj] | None:
-            proc = await asyncio.to_thread(self.run, "member", "list", "-w", "json")
-            return list(json.loads(proc.stdout)["members"]) if proc.returncode == 0 else None
-
-        return list(await eventually(attempt, "a member behind the client Service"))
-
-
-def seed_tls(env: dict[str, str], ns: str) -> None:
-    """The user story's three TLS Secrets for cluster `example` (hack/seed-tls.sh)."""
-    script = str(ROOT / "hack" / "seed-tls.sh")
-    subprocess.run(
-        [script, "example", ns], env={**os.environ, **env}, check=True, capture_output=True
-    )
-
-
-async def client_certs(kube: KubeClient, ns: str, into: Path) -> Path:
-    secret = await kube.get(SECRETS, "etcd-addops-client-tls", ns)
-    for key, value in secret["data"].items():
-        (into / key).write_bytes(base64.b64decode(value))
-    return into
 
 
 async def test_seed_example_cluster_runs_with_tls_and_pvcs(

@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from api import ClusterPhase, ClusterStatus, find_condition
-from controller.etcdcluster.planner import AddLearner, BadSpec, BootstrapSeed, Steady
-from controller.etcdcluster.status import desired_status
-from tests.unit.test_etcdcluster_planner import SEED, A, B, C, member, observed, peers, pod
+from controller.etcdcluster.planner import (
+    AddLearner,
+    BadSpec,
+    BootstrapSeed,
+    Paused,
+    PromoteLearner,
+    RemoveMember,
+    Steady,
+    Wait,
+    WaitReason,
+)
+from controller.etcdcluster.status import desired_status, status_events
+from tests.unit.test_etcdcluster_planner import IDS, SEED, A, B, C, member, observed, peers, pod
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
@@ -51,3 +61,52 @@ def test_bad_spec_fails_with_a_reason_and_recovers() -> None:
     assert available is not None and available.reason == "TLSSecretMissing"
     fixed = desired_status(observed(), BootstrapSeed(SEED), failed, NOW)
     assert fixed.phase == ClusterPhase.CREATING and fixed.reason is None
+
+
+def test_shrinking_is_scaling_down_and_promoting_is_named() -> None:
+    big = observed(size=1, pods=(pod(A), pod(B)), members=(member(A), member(B)))
+    status = desired_status(big, RemoveMember(IDS[B], B), ClusterStatus(phase="Running"), NOW)
+    scaling = find_condition(status.conditions, "Scaling")
+    assert scaling is not None and (scaling.reason, scaling.message) == (
+        "ScalingDown",
+        "2 members, want 1",
+    )
+    learning = observed(size=2, pods=(pod(A), pod(B)), members=(member(A), member(B, True)))
+    promoting = desired_status(learning, PromoteLearner(IDS[B], B), status, NOW)
+    scaling = find_condition(promoting.conditions, "Scaling")
+    assert scaling is not None and scaling.reason == "MemberPromoting"
+
+
+def test_paused_generation_and_versions_are_reported() -> None:
+    obs = observed(pods=(pod(A),), members=(member(A),), **{"metadata.generation": 4})
+    status = desired_status(obs, Paused(), ClusterStatus(), NOW)
+    assert status.control_paused and status.observed_generation == 4
+    assert desired_status(obs, Steady(), status, NOW).control_paused is False
+    upgrading = observed(pods=(pod(A),), members=(member(A),), **{"spec.version": "3.7.3"})
+    status = desired_status(upgrading, Steady(), ClusterStatus(), NOW)
+    assert (status.current_version, status.target_version) == ("3.6.16", "3.7.3")
+
+
+def test_member_that_cannot_start_degrades_with_one_event_per_change() -> None:
+    stuck = Wait(WaitReason.MEMBER_CANNOT_START, f"{A}: etcd: ErrImagePull: not found")
+    obs = observed(pods=(pod(A, ready=False, stuck="etcd: ErrImagePull: not found"),))
+    first = desired_status(obs, stuck, ClusterStatus(), NOW)
+    degraded = find_condition(first.conditions, "Degraded")
+    assert degraded is not None and degraded.reason == "MemberCannotStart"
+    assert "ErrImagePull" in (degraded.message or "")
+    assert first.phase == ClusterPhase.CREATING
+    assert status_events(ClusterStatus(), first) == [
+        ("Warning", "MemberCannotStart", f"{A}: etcd: ErrImagePull: not found")
+    ]
+    assert status_events(first, desired_status(obs, stuck, first, NOW)) == []  # no repeat
+    healed = desired_status(observed(pods=(pod(A),), members=(member(A),)), Steady(), first, NOW)
+    assert find_condition(healed.conditions, "Degraded") is None
+
+
+def test_failed_cluster_gets_one_warning_per_reason() -> None:
+    bad = BadSpec("TLSSecretMissing", "missing TLS secrets: x")
+    failed = desired_status(observed(), bad, ClusterStatus(), NOW)
+    assert status_events(ClusterStatus(), failed) == [
+        ("Warning", "TLSSecretMissing", "missing TLS secrets: x")
+    ]
+    assert status_events(failed, failed) == []
