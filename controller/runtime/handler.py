@@ -51,13 +51,17 @@ def to_owner(kind: str, label: str | None = None) -> Mapper:
 class IndexReader(Protocol):
     def index_keys(self, res: Any, index: str, value: str) -> list[str]: ...
 
+    def synced(self, res: Any) -> bool: ...
+
 
 def to_referrers(cache: IndexReader, res: Any, index: str) -> Mapper:
     """Keys of the `res` objects whose `index` lists this object's key."""
 
     def mapper(event_type: str, old: Obj | None, new: Obj | None) -> set[str]:
         obj = new if new is not None else old
-        return set(cache.index_keys(res, index, object_key(obj))) if obj is not None else set()
+        if obj is None or not cache.synced(res):
+            return set()  # the referrers' own first list enqueues every one of them
+        return set(cache.index_keys(res, index, object_key(obj)))
 
     return mapper
 
