@@ -1,0 +1,200 @@
+"""The simulated API server: member pods, their PVCs and the cluster's Services.
+
+It answers like the real one where the executor can tell: creating an existing name (a
+terminating object's too) is 409 AlreadyExists, deleting a missing one 404 NotFound. A
+deleted pod terminates (its etcd process stops at once) and is gone at the next `reap`; a PVC
+deleted while a pod still mounts it waits for that pod (the pvc-protection finalizer), and
+observe does not see it meanwhile (it skips objects being deleted). A created pod has no IP
+and no process: the world starts it later, and only once its PVC exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.clients.kube import ApiError, Resource
+from controller.common.ownership import BY_CLUSTER, owning_cluster
+from controller.common.resources import PODS, PVCS, SECRETS, SERVICES
+from controller.etcdcluster.observe import OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY
+from controller.etcdcluster.resources import ETCD_CONTAINER, data_claim_name
+from controller.runtime.store import Obj, join_key
+
+DELETED_AT = "2026-01-01T00:00:00Z"  # any deletionTimestamp: observe only tests presence
+JOURNAL_KIND = {PODS: "pod", PVCS: "pvc", SERVICES: "service"}  # ("pod-create", name), ...
+
+
+@dataclass
+class DataDir:
+    """An etcd --data-dir: the member it was initialised as, and how far its log goes."""
+
+    member_id: int | None = None
+    revision: int = 0
+
+
+@dataclass
+class SimPod:
+    name: str
+    obj: Obj  # as the executor created it
+    claim: str | None  # its PVC; None for an emptyDir
+    initial_state: str  # --initial-cluster-state: "new" or "existing"
+    peer_url: str  # --initial-advertise-peer-urls
+    empty_dir: DataDir = field(default_factory=DataDir)  # lives as long as the pod
+    ip: str | None = None  # assigned when it is first scheduled
+    running: bool = False  # its etcd process
+    crash_loop: str | None = None  # why its process keeps exiting (CrashLoopBackOff)
+    terminating: bool = False
+
+
+@dataclass
+class SimPVC:
+    name: str
+    obj: Obj
+    data: DataDir = field(default_factory=DataDir)  # outlives the pods that mount it
+    terminating: bool = False
+
+
+def etcd_flag(pod: Obj, flag: str) -> str:
+    """The value of `--flag=` on the pod's etcd command line."""
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == ETCD_CONTAINER)
+    prefix = f"--{flag}="
+    return next(a[len(prefix) :] for a in container["command"] if a.startswith(prefix))
+
+
+def _conflict(kind: str, name: str) -> ApiError:
+    message = f'{kind} "{name}" already exists'
+    return ApiError(409, {"reason": "AlreadyExists", "message": message})
+
+
+def _not_found(kind: str, name: str) -> ApiError:
+    return ApiError(404, {"reason": "NotFound", "message": f'{kind} "{name}" not found'})
+
+
+class SimKube:
+    """The executor's `Kube`. `journal` gets an entry (e.g. ("pvc-delete", name)) for every
+    change the API accepted, in order; `before_pod_create` sees each new pod first."""
+
+    def __init__(self, journal: list[tuple[str, str]], before_pod_create: Callable[[SimPod], None]):
+        self.pods: dict[str, SimPod] = {}
+        self.pvcs: dict[str, SimPVC] = {}
+        self.services: dict[str, Obj] = {}
+        self.journal = journal
+        self.before_pod_create = before_pod_create
+
+    async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
+        name = obj["metadata"]["name"]
+        if res == PODS:
+            if name in self.pods:
+                raise _conflict(res.kind, name)
+            pod = SimPod(
+                name=name,
+                obj=obj,
+                claim=data_claim_name(obj),
+                initial_state=etcd_flag(obj, "initial-cluster-state"),
+                peer_url=etcd_flag(obj, "initial-advertise-peer-urls"),
+            )
+            self.before_pod_create(pod)
+            self.pods[name] = pod
+        elif res == PVCS:
+            if name in self.pvcs:
+                raise _conflict(res.kind, name)
+            self.pvcs[name] = SimPVC(name, obj)
+        elif res == SERVICES:
+            if name in self.services:
+                raise _conflict(res.kind, name)
+            self.services[name] = obj
+        else:
+            raise AssertionError(f"the executor does not create {res.kind}")
+        self.journal.append((f"{JOURNAL_KIND[res]}-create", name))
+        return obj
+
+    async def delete(self, res: Resource, name: str, namespace: str | None = None) -> Obj:
+        if res == PODS:
+            pod = self.pods.get(name)
+            if pod is None:
+                raise _not_found(res.kind, name)
+            if not pod.terminating:
+                pod.terminating = True
+                self.journal.append(("pod-delete", name))
+            return pod.obj
+        if res == PVCS:
+            pvc = self.pvcs.get(name)
+            if pvc is None:
+                raise _not_found(res.kind, name)
+            if not pvc.terminating:
+                pvc.terminating = True
+                self.journal.append(("pvc-delete", name))
+                self.reap()
+            return pvc.obj
+        raise AssertionError(f"the executor does not delete {res.kind}")
+
+    def reap(self, pods: bool = False) -> None:
+        """Deletions complete: terminating pods when `pods` (their grace period is over),
+        then terminating PVCs no pod mounts any longer."""
+        if pods:
+            self.pods = {n: p for n, p in self.pods.items() if not p.terminating}
+        mounted = {p.claim for p in self.pods.values()}
+        self.pvcs = {n: v for n, v in self.pvcs.items() if not v.terminating or n in mounted}
+
+    def data_dir(self, pod: SimPod) -> DataDir | None:
+        """Where the pod's etcd keeps its data; None while its PVC does not exist."""
+        if pod.claim is None:
+            return pod.empty_dir
+        pvc = self.pvcs.get(pod.claim)
+        return pvc.data if pvc is not None else None
+
+
+class SimCache:
+    """What observe reads of the operator's cache, rendered from the simulated API: the
+    cluster's objects as the API serves them (status included) and the TLS Secrets."""
+
+    def __init__(self, kube: SimKube, ready: Callable[[SimPod], bool], secrets: dict[str, Obj]):
+        self.kube = kube
+        self.ready = ready
+        self.secrets = secrets
+
+    def by_index(self, res: Resource, index: str, value: str) -> list[Obj]:
+        assert index == BY_CLUSTER
+        if res == PODS:
+            objs = [self._pod(p) for p in self.kube.pods.values()]
+        elif res == PVCS:
+            objs = [self._pvc(v) for v in self.kube.pvcs.values()]
+        else:
+            assert res == SERVICES
+            objs = list(self.kube.services.values())
+        return [o for o in objs if owning_cluster(o) == value]
+
+    def get(self, res: Resource, key: str) -> Obj | None:
+        assert res == SECRETS
+        return self.secrets.get(key)
+
+    def _pod(self, pod: SimPod) -> Obj:
+        meta = dict(pod.obj["metadata"])
+        if pod.terminating:
+            meta["deletionTimestamp"] = DELETED_AT
+        ready = "True" if self.ready(pod) else "False"
+        status: Obj = {
+            "phase": "Running" if pod.ip else "Pending",
+            "conditions": [{"type": "Ready", "status": ready}],
+        }
+        if pod.ip:
+            status["podIP"] = pod.ip
+        if pod.crash_loop:
+            waiting = {"reason": "CrashLoopBackOff", "message": pod.crash_loop}
+            status["containerStatuses"] = [{"name": ETCD_CONTAINER, "state": {"waiting": waiting}}]
+        return {**pod.obj, "metadata": meta, "status": status}
+
+    def _pvc(self, pvc: SimPVC) -> Obj:
+        if not pvc.terminating:
+            return pvc.obj
+        return {**pvc.obj, "metadata": {**pvc.obj["metadata"], "deletionTimestamp": DELETED_AT}}
+
+
+def tls_secrets(namespace: str, names: list[str]) -> dict[str, Obj]:
+    """The cluster's Secrets by cache key; each carries the operator's client material
+    (observe decodes it from whichever Secret the spec names as the operator's)."""
+    data = {k: "UEVN" for k in (OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY)}  # base64 "PEM"
+    return {
+        join_key(namespace, n): {"metadata": {"name": n, "namespace": namespace}, "data": data}
+        for n in names
+    }

@@ -1,0 +1,63 @@
+"""Steps a property test generates and shrinks: some world events, then one operator pass
+that may die at a fault point.
+
+An event is a (kind, number) pair; the number picks the pod, follower, voter or size modulo
+how many there are, so every generated pair is valid. A pass's `crash` number picks among
+the fault points its planned action passes (None: no crash), so crashes land on actions
+that have steps to interrupt instead of mostly on Steady passes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tests.sim.world import World
+
+MAX_SIZE = 7
+
+
+class Kind(StrEnum):
+    START = "start"  # the kubelet (re)starts the n-th pod's etcd process
+    START_ALL = "start-all"
+    KILL = "kill"  # the n-th pod's etcd process dies
+    CATCH_UP = "catch-up"  # learners and lagging voters receive the leader's log
+    WRITE = "write"  # a client write that the n-th follower in sync misses
+    TICK = "tick"  # a health interval passes; terminating pods are gone
+    LEADER = "leader"  # leadership moves to the n-th voter in sync
+    RESIZE = "resize"  # spec.size becomes 1 + n % MAX_SIZE
+
+
+Event = tuple[Kind, int]
+Step = tuple[tuple[Event, ...], int | None]  # events, then a pass crashing at fault n
+
+
+def happen(world: World, event: Event) -> None:
+    kind, n = event
+    pods = world.pods()
+    match kind:
+        case Kind.START if pods:
+            world.start(pods[n % len(pods)])
+        case Kind.START_ALL:
+            world.start_all()
+        case Kind.KILL if pods:
+            world.kill(pods[n % len(pods)])
+        case Kind.CATCH_UP:
+            world.catch_up()
+        case Kind.WRITE:
+            world.write(lagging=n)
+        case Kind.TICK:
+            world.tick()
+        case Kind.LEADER:
+            world.transfer_leadership(n)
+        case Kind.RESIZE:
+            world.resize(1 + n % MAX_SIZE)
+        case Kind.START | Kind.KILL:
+            pass  # no pod yet
+    world.safety.check_world()
+
+
+async def play(world: World, step: Step) -> None:
+    events, crash = step
+    for event in events:
+        happen(world, event)
+    await world.reconcile(crash=crash)
