@@ -10,29 +10,53 @@ costs no new connection per reconcile; material that changes (a rotated Secret) 
 channel, and channels unused for a while are closed. It asks several members at once: the
 first good member list wins, so a cluster with every member down costs one timeout, not one
 per member.
+
+The channels are built here (etcd3aio supplies the service stubs) because long-lived channels
+need gRPC arguments etcd3aio does not expose: see CHANNEL_OPTIONS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
-from etcd3aio import Etcd3Client
 from etcd3aio.cluster import ClusterService
 from etcd3aio.errors import EtcdError
+from etcd3aio.maintenance import MaintenanceService
 
 DEFAULT_TIMEOUT = 5.0
+T = TypeVar("T")
+
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    # gRPC waits longer and longer between dials of an unreachable address (up to 120 s) and
+    # meanwhile fails every call at once, so a pooled channel would ignore a member back from
+    # an outage: 8 s late after a 30 s outage, measured. Redialling a down member each second
+    # costs one refused TCP connect.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # The deadline of one dial (TCP, TLS and HTTP/2 handshakes; gRPC's default is 20 s). A
+    # member that accepts connections but never answers (stopped, wedged) then turns the
+    # channel to failing-fast after 5 s instead of making every call wait for its deadline.
+    ("grpc.min_reconnect_backoff_ms", 5000),
+    # Pings on a connection with a call in flight find a peer that vanished without closing
+    # it. An idle channel sends at most two (gRPC's max_pings_without_data), which etcd's
+    # keepalive enforcement tolerates: idle pooled channels stayed connected, measured.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+)
 
 
 @dataclass(frozen=True)
 class TLSMaterial:
-    """PEM bytes of the operator's client certificate and the CA that signed the members'."""
+    """PEM bytes of the operator's client certificate and the CA that signed the members'.
+
+    Empty `cert` and `key` mean no client certificate (members that do not require one)."""
 
     ca: bytes
     cert: bytes
@@ -85,6 +109,10 @@ class Unavailable(EtcdClientError):
     """The member could not be reached or did not answer in time."""
 
 
+class TLSFailure(EtcdClientError):
+    """The member was reached but no TLS session came about (certificates, names, CAs)."""
+
+
 class LearnerNotReady(EtcdClientError):
     """Promote refused: the learner has not caught up with the leader yet."""
 
@@ -108,16 +136,11 @@ class EtcdClient:
         self, endpoint: Endpoint, tls: TLSMaterial | None = None, timeout: float = DEFAULT_TIMEOUT
     ):
         self.endpoint = endpoint
+        self.tls = tls
         self.timeout = timeout
-        tls_args: dict[str, Any] = {}
-        if tls is not None:
-            tls_args = {"ca_cert": tls.ca, "cert_chain": tls.cert, "cert_key": tls.key}
-        self._client = Etcd3Client(
-            [endpoint.address],
-            rpc_max_attempts=2,
-            tls_server_name=endpoint.server_name if tls is not None else None,
-            **tls_args,
-        )
+        self._channel: grpc.aio.Channel | None = None
+        self._cluster: ClusterService | None = None
+        self._maintenance: MaintenanceService | None = None
 
     async def __aenter__(self) -> EtcdClient:
         await self.connect()
@@ -125,10 +148,26 @@ class EtcdClient:
 
     async def connect(self) -> None:
         """Opens the channel (gRPC then connects, and reconnects, on its own)."""
-        await self._client.connect()
+        self.open()
+
+    def open(self) -> None:
+        """`connect` without an await, so the pool can swap channels without yielding."""
+        if self._channel is not None:
+            return
+        self._channel = _channel(self.endpoint, self.tls)
+        # Reads are retried once (a pooled connection may have just been reset); writes never.
+        self._cluster = ClusterService(self._channel, max_attempts=2)
+        self._maintenance = MaintenanceService(self._channel, max_attempts=2)
+
+    @property
+    def closed(self) -> bool:
+        return self._channel is None
 
     async def close(self) -> None:
-        await self._client.close()
+        channel, self._channel = self._channel, None
+        self._cluster = self._maintenance = None
+        if channel is not None:
+            await channel.close()
 
     async def __aexit__(
         self,
@@ -138,20 +177,13 @@ class EtcdClient:
     ) -> None:
         await self.close()
 
-    @property
-    def _cluster(self) -> ClusterService:
-        """The Cluster service; set from connect (`async with`) until close."""
-        cluster = self._client.cluster
-        assert cluster is not None
-        return cluster
-
     async def member_list(self) -> list[Member]:
-        resp = await self._call(self._cluster.member_list(linearizable=True, timeout=self.timeout))
+        resp = await self._call(lambda c, _: c.member_list(linearizable=True, timeout=self.timeout))
         return [_member(m) for m in resp.members]
 
     async def member_add(self, peer_urls: Sequence[str], is_learner: bool) -> Member:
         resp = await self._call(
-            self._cluster.member_add(
+            lambda c, _: c.member_add(
                 list(peer_urls), is_learner=is_learner, timeout=self.timeout, max_attempts=1
             )
         )
@@ -159,18 +191,16 @@ class EtcdClient:
 
     async def member_promote(self, member_id: int) -> None:
         await self._call(
-            self._cluster.member_promote(member_id, timeout=self.timeout, max_attempts=1)
+            lambda c, _: c.member_promote(member_id, timeout=self.timeout, max_attempts=1)
         )
 
     async def member_remove(self, member_id: int) -> None:
         await self._call(
-            self._cluster.member_remove(member_id, timeout=self.timeout, max_attempts=1)
+            lambda c, _: c.member_remove(member_id, timeout=self.timeout, max_attempts=1)
         )
 
     async def status(self) -> EndpointStatus:
-        maintenance = self._client.maintenance
-        assert maintenance is not None
-        resp = await self._call(maintenance.status(timeout=self.timeout))
+        resp = await self._call(lambda _, m: m.status(timeout=self.timeout))
         return EndpointStatus(
             member_id=resp.header.member_id,
             leader=resp.leader,
@@ -183,18 +213,44 @@ class EtcdClient:
             errors=tuple(resp.errors),
         )
 
-    async def _call(self, call: Any) -> Any:
+    async def _call(self, rpc: Callable[[ClusterService, MaintenanceService], Awaitable[T]]) -> T:
+        address = self.endpoint.address
+        if self._cluster is None or self._maintenance is None:
+            raise EtcdClientError(f"{address}: the client is closed")
         try:
-            return await call
+            return await rpc(self._cluster, self._maintenance)
         except TimeoutError as exc:
-            raise Unavailable(f"{self.endpoint.address}: timed out") from exc
+            raise Unavailable(f"{address}: no answer within {self.timeout:g}s") from exc
         except grpc.aio.AioRpcError as exc:
-            raise _map_rpc_error(exc, self.endpoint.address) from exc
+            raise error_for(exc.code(), exc.details() or "", address, self.tls is not None) from exc
         except EtcdError as exc:
             # etcd3aio wraps UNAVAILABLE answers, etcd's "unhealthy cluster" among them.
-            if isinstance(exc.__cause__, grpc.aio.AioRpcError):
-                raise _map_rpc_error(exc.__cause__, self.endpoint.address) from exc
-            raise Unavailable(f"{self.endpoint.address}: {exc}") from exc
+            cause, tls = exc.__cause__, self.tls is not None
+            if isinstance(cause, grpc.aio.AioRpcError):
+                raise error_for(cause.code(), cause.details() or "", address, tls) from exc
+            raise Unavailable(f"{address}: {exc}") from exc
+        except asyncio.CancelledError:
+            # gRPC cancels the calls of a channel being closed (the pool replaced it): that is
+            # this call failing, not its caller being cancelled, which must still propagate.
+            task = asyncio.current_task()
+            if self._channel is None and task is not None and not task.cancelling():
+                raise EtcdClientError(f"{address}: the client was closed during the call") from None
+            raise
+
+
+def _channel(endpoint: Endpoint, tls: TLSMaterial | None) -> grpc.aio.Channel:
+    options: list[tuple[str, str | int]] = list(CHANNEL_OPTIONS)
+    if tls is None:
+        return grpc.aio.insecure_channel(endpoint.address, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca,
+        private_key=tls.key or None,
+        certificate_chain=tls.cert or None,
+    )
+    if endpoint.server_name:
+        # The address is a pod IP; the certificate names the member's DNS name.
+        options.append(("grpc.ssl_target_name_override", endpoint.server_name))
+    return grpc.aio.secure_channel(endpoint.address, credentials, options=options)
 
 
 @dataclass
@@ -207,9 +263,15 @@ class _Pooled:
 class EtcdPool:
     """Connected clients by endpoint, reused across reconciles (see the module docstring)."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, idle_seconds: float = 300.0):
+    def __init__(
+        self,
+        timeout: float = DEFAULT_TIMEOUT,
+        idle_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.timeout = timeout
         self.idle_seconds = idle_seconds
+        self._clock = clock
         self._clients: dict[Endpoint, _Pooled] = {}
         self.opened = 0  # channels ever opened (for benchmarks and tests)
 
@@ -217,20 +279,24 @@ class EtcdPool:
         return len(self._clients)
 
     async def client(self, endpoint: Endpoint, tls: TLSMaterial | None) -> EtcdClient:
-        """The pooled client of `endpoint`; a new one when its TLS material changed."""
-        now = time.monotonic()
+        """The pooled client of `endpoint`; a new one when its TLS material changed.
+
+        The pool changes without an await in between, so concurrent callers of one endpoint
+        share one channel; replaced and idle channels are closed afterwards."""
+        now = self._clock()
+        retired = self._take_idle(now, keep=endpoint)
         pooled = self._clients.get(endpoint)
-        if pooled is not None and pooled.tls == tls:
-            pooled.last_used = now
-            return pooled.client
-        if pooled is not None:
-            await self.evict(endpoint)
-        client = EtcdClient(endpoint, tls, timeout=self.timeout)
-        await client.connect()
-        self.opened += 1
-        self._clients[endpoint] = _Pooled(tls, client, now)
-        await self._close_idle(now)
-        return client
+        if pooled is None or pooled.tls != tls:
+            if pooled is not None:
+                retired.append(pooled.client)
+            client = EtcdClient(endpoint, tls, timeout=self.timeout)
+            client.open()
+            self.opened += 1
+            pooled = self._clients[endpoint] = _Pooled(tls, client, now)
+        pooled.last_used = now
+        for old in retired:
+            await old.close()
+        return pooled.client
 
     async def evict(self, endpoint: Endpoint) -> None:
         pooled = self._clients.pop(endpoint, None)
@@ -281,16 +347,23 @@ class EtcdPool:
         return dict(zip(endpoints, answers, strict=True))
 
     async def close(self) -> None:
-        for endpoint in list(self._clients):
-            await self.evict(endpoint)
+        clients = [p.client for p in self._clients.values()]
+        self._clients.clear()
+        for client in clients:
+            await client.close()
 
-    async def _close_idle(self, now: float) -> None:
-        for endpoint, pooled in list(self._clients.items()):
-            if now - pooled.last_used > self.idle_seconds:
-                await self.evict(endpoint)
+    def _take_idle(self, now: float, keep: Endpoint) -> list[EtcdClient]:
+        """Removes the clients unused for idle_seconds (but `keep`'s) from the pool."""
+        idle = [
+            e
+            for e, p in self._clients.items()
+            if e != keep and now - p.last_used > self.idle_seconds
+        ]
+        return [self._clients.pop(e).client for e in idle]
 
 
-# etcd's error strings (server/etcdserver/errors) → the few cases the operator acts on.
+# etcd's error strings (server/etcdserver/api/v3rpc/rpctypes) → the cases the operator acts on.
+# A promote of a voter ("can only promote a learner member") stays a plain EtcdClientError.
 _MESSAGES: tuple[tuple[str, type[EtcdClientError]], ...] = (
     ("can only promote a learner member which is in sync with leader", LearnerNotReady),
     ("member not found", MemberNotFound),
@@ -299,15 +372,30 @@ _MESSAGES: tuple[tuple[str, type[EtcdClientError]], ...] = (
     ("re-configuration failed due to not enough started members", UnhealthyCluster),
 )
 
+# What gRPC's status details say when TLS fails, and what that means. A member rejecting the
+# client's certificate shows up only after the handshake under TLS 1.3 (the alert arrives
+# with the first data), as an undecryptable record.
+_TLS_FAILURES: tuple[tuple[str, str], ...] = (
+    ("Hostname Verification", "the member's certificate does not name the expected host"),
+    ("CERTIFICATE_VERIFY_FAILED", "the member's certificate is not signed by the client's CA"),
+    ("TSI_DATA_CORRUPTED", "the member refused the client certificate (none, or an untrusted CA)"),
+    ("Handshake read failed", "the member hung up in the TLS handshake (does it serve plaintext?)"),
+    ("andshake failed", "the TLS handshake failed"),
+)
 
-def _map_rpc_error(exc: grpc.aio.AioRpcError, address: str) -> EtcdClientError:
-    details = exc.details() or ""
+
+def error_for(code: grpc.StatusCode, details: str, address: str, tls: bool) -> EtcdClientError:
+    """The exception for a failed call: etcd's refusals by message, then TLS, then by code."""
     for fragment, kind in _MESSAGES:
         if fragment in details:
             return kind(f"{address}: {details}")
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return Unavailable(f"{address}: {exc.code().name} {details}")
-    return EtcdClientError(f"{address}: {exc.code().name} {details}")
+    if tls:
+        for fragment, meaning in _TLS_FAILURES:
+            if fragment in details:
+                return TLSFailure(f"{address}: TLS: {meaning} ({details})")
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable(f"{address}: {code.name} {details}")
+    return EtcdClientError(f"{address}: {code.name} {details}")
 
 
 def _member(m: Any) -> Member:
@@ -321,6 +409,7 @@ def _member(m: Any) -> Member:
 
 
 __all__ = [
+    "CHANNEL_OPTIONS",
     "DEFAULT_TIMEOUT",
     "Endpoint",
     "EndpointStatus",
@@ -330,8 +419,10 @@ __all__ = [
     "LearnerNotReady",
     "Member",
     "MemberNotFound",
+    "TLSFailure",
     "TLSMaterial",
     "TooManyLearners",
     "Unavailable",
     "UnhealthyCluster",
+    "error_for",
 ]
