@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,11 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+
+# Hooks around every request (see KubeClient.instrument): awaited with the HTTP verb before
+# the request is sent, then told the verb and the answer's status code (0: no answer came).
+BeforeRequest = Callable[[str], Awaitable[None]]
+AfterRequest = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,18 @@ class KubeClient:
 
     def __init__(self, api: k8s_client.ApiClient):
         self._api = api
+        self._before: BeforeRequest | None = None
+        self._after: AfterRequest | None = None
+
+    def instrument(self, before: BeforeRequest, after: AfterRequest) -> None:
+        """Calls `before(verb)` ahead of every request (a client-side throttle waits there)
+        and `after(verb, status)` once its answer's status is known, 0 if none came.
+
+        A watch is one request: its start is hooked, its long-lived stream is not. The
+        runtime supplies the hooks (controller.runtime.apiclient): clients import nothing
+        above them.
+        """
+        self._before, self._after = before, after
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> KubeClient:
@@ -128,16 +145,26 @@ class KubeClient:
         timeout: float | aiohttp.ClientTimeout | None = 30.0,
     ) -> aiohttp.ClientResponse:
         query = [(k, _query_value(v)) for k, v in (params or {}).items() if v is not None]
-        return await self._api.call_api(
-            path,
-            method,
-            query_params=query,
-            header_params={"Accept": JSON, "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=timeout,
-        )
+        if self._before is not None:
+            await self._before(method)
+        try:
+            resp: aiohttp.ClientResponse = await self._api.call_api(
+                path,
+                method,
+                query_params=query,
+                header_params={"Accept": JSON, "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except Exception:  # refused, reset, timed out: counted as a request without answer
+            if self._after is not None:
+                self._after(method, 0)
+            raise
+        if self._after is not None:
+            self._after(method, resp.status)
+        return resp
 
     async def request(
         self,
