@@ -22,6 +22,7 @@ from controller import etcdbackup, etcdcluster, etcdrestore
 from controller.clients.kube import KubeClient
 from controller.common.scope import watch_namespace
 from controller.options import Options, parse_options
+from controller.runtime.apiclient import instrument
 from controller.runtime.health import HttpServer, Route, probe
 from controller.runtime.leader import LeaderElectionConfig, LeadershipLost
 from controller.runtime.logs import setup_logging
@@ -83,6 +84,7 @@ def _identity() -> str:
 
 async def run(opts: Options) -> int:
     kube = await KubeClient.connect(opts.kubeconfig)
+    instrument(kube, qps=opts.kube_api_qps, burst=opts.kube_api_burst)
     mgr = build_manager(kube, opts)
     servers = build_servers(opts, mgr)
     loop = asyncio.get_running_loop()

@@ -37,6 +37,8 @@ class Options:
     log_level: str
     kubeconfig: str | None
     graceful_shutdown_timeout: float
+    kube_api_qps: float
+    kube_api_burst: int
 
 
 def env_name(flag: str) -> str:
@@ -99,6 +101,8 @@ def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse
     add("--log-format", "json", "json or text", choices=LOG_FORMATS)
     add("--log-level", "info", "debug, info, warning or error")
     add("--kubeconfig", None, "kubeconfig file (default: in-cluster config, else $KUBECONFIG)")
+    add("--kube-api-qps", "20", "API requests/s, client-side (negative: no limit)", type=float)
+    add("--kube-api-burst", "30", "API requests at once before the qps applies", type=int)
     add("--graceful-shutdown-timeout", "30", None, type=float)
     return p
 
@@ -133,6 +137,10 @@ def parse_options(
         parser.error("leader election needs lease duration > renew deadline > 1.2 * retry period")
     if int(a.workers) < 1:
         parser.error("--workers must be at least 1")
+    if float(a.kube_api_qps) == 0:
+        parser.error("--kube-api-qps must not be 0 (a negative value disables the limit)")
+    if int(a.kube_api_burst) < 1:
+        parser.error("--kube-api-burst must be at least 1")
     return Options(
         namespace=a.namespace,
         cluster_wide=bool(a.cluster_wide),
@@ -150,4 +158,6 @@ def parse_options(
         log_level=a.log_level,
         kubeconfig=a.kubeconfig,
         graceful_shutdown_timeout=float(a.graceful_shutdown_timeout),
+        kube_api_qps=float(a.kube_api_qps),
+        kube_api_burst=int(a.kube_api_burst),
     )

@@ -24,6 +24,7 @@ def test_defaults() -> None:
     assert (o.lease_duration, o.renew_deadline, o.retry_period) == (15.0, 10.0, 2.0)
     assert (o.metrics_bind_address, o.health_probe_bind_address) == (":8080", ":8081")
     assert (o.log_format, o.log_level, o.kubeconfig) == ("json", "info", None)
+    assert (o.kube_api_qps, o.kube_api_burst) == (20.0, 30)  # controller-runtime's
 
 
 def test_pod_namespace_then_operator_env_then_flag() -> None:
@@ -62,6 +63,8 @@ def test_controllers_list() -> None:
         ["--leader-election-renew-deadline", "20"],  # longer than the lease
         ["--leader-election-retry-period", "9"],  # no room to retry before the deadline
         ["--workers", "0"],
+        ["--kube-api-qps", "0"],  # ambiguous: negative disables the limit
+        ["--kube-api-burst", "0"],
     ],
 )
 def test_invalid(argv: list[str]) -> None:
@@ -77,6 +80,14 @@ def test_hidden_lease_timings() -> None:
     }
     o = parse_options([], env)
     assert (o.lease_duration, o.renew_deadline, o.retry_period) == (4.0, 3.0, 0.5)
+
+
+def test_api_client_limits_from_env_then_flag() -> None:
+    env = {"ETCD_OPERATOR_KUBE_API_QPS": "50", "ETCD_OPERATOR_KUBE_API_BURST": "80"}
+    o = parse_options([], env)
+    assert (o.kube_api_qps, o.kube_api_burst) == (50.0, 80)
+    o = parse_options(["--kube-api-qps", "-1", "--kube-api-burst", "5"], env)
+    assert (o.kube_api_qps, o.kube_api_burst) == (-1.0, 5)
 
 
 def test_env_names() -> None:
