@@ -27,6 +27,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 log "installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null
-"${install[@]}" >/dev/null
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+# apt's chatter (debconf notes included) is shown only when something fails.
+if ! { apt-get update -q && "${install[@]}"; } >"$out" 2>&1; then
+  cat "$out" >&2
+  log "could not install ${missing[*]}"
+  exit 1
+fi
 log "installed ${missing[*]}"
