@@ -5,8 +5,9 @@ Guarantees:
 - `ensure(key, start)` starts at most one task per key; while it runs, or after it ended
   and until `forget(key)`, further calls return its status and start nothing. A reconciler
   calls it on every pass and reads the answer (level-based, like everything else).
-- A task's end (done, failed, cancelled) calls its `on_end` (the manager enqueues the
-  reconcile key that started it), so the reconciler sees the outcome at once.
+- A task's end (done or failed) calls its `on_end` (the manager enqueues the reconcile
+  key that started it), so the reconciler sees the outcome at once. A cancellation does
+  not: it comes from `cancel` (the caller knows) or from losing leadership (nobody acts).
 - Tasks run only on the leader: `cancel_all` runs when leadership is lost or the process
   stops, and awaits every task. Work must therefore record its progress durably (in the
   object's status) as it goes; the next leader resumes from that record.
@@ -79,7 +80,11 @@ class Tasks:
         status = TaskStatus(key=key, owner=owner, state=TaskState.RUNNING, started=self._now())
         self._status[key] = status
         self._count(owner, TaskState.RUNNING, +1)
-        self._tasks[key] = asyncio.create_task(self._run(key, work, on_end), name=f"task {key}")
+        task = asyncio.create_task(_call(work), name=f"task {key}")
+        # A done callback, not code after the work: it also runs for a task cancelled
+        # before its first step, whose coroutine never starts.
+        task.add_done_callback(lambda done: self._ended(key, status, done, on_end))
+        self._tasks[key] = task
         log.info("task started", extra={"task": key, "owner": owner})
         return status
 
@@ -90,7 +95,7 @@ class Tasks:
         """Drops an ended task's record so that the next `ensure` starts it again."""
         status = self._status.get(key)
         if status is not None and not status.running:
-            del self._status[key]
+            self._drop(key)
 
     def cancel(self, key: str) -> None:
         task = self._tasks.get(key)
@@ -104,36 +109,46 @@ class Tasks:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._status.clear()
+        for key in list(self._status):
+            self._drop(key)
 
     @property
     def running(self) -> list[str]:
         return sorted(k for k, s in self._status.items() if s.running)
 
-    async def _run(self, key: str, work: Work, on_end: Callable[[TaskStatus], None] | None) -> None:
-        status = self._status[key]
-        try:
-            result = await work()
-        except asyncio.CancelledError:
-            end = replace(status, state=TaskState.CANCELLED, ended=self._now())
+    def _ended(
+        self,
+        key: str,
+        status: TaskStatus,
+        task: asyncio.Task[Any],
+        on_end: Callable[[TaskStatus], None] | None,
+    ) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        now = self._now()
+        if task.cancelled():
+            end = replace(status, state=TaskState.CANCELLED, ended=now)
             log.info("task cancelled", extra={"task": key})
-        except Exception as exc:
-            end = replace(status, state=TaskState.FAILED, ended=self._now(), error=_describe(exc))
+        elif (exc := task.exception()) is not None:
+            end = replace(status, state=TaskState.FAILED, ended=now, error=_describe(exc))
             log.warning("task failed: %s", end.error, extra={"task": key})
         else:
-            end = replace(status, state=TaskState.SUCCEEDED, ended=self._now(), result=result)
+            end = replace(status, state=TaskState.SUCCEEDED, ended=now, result=task.result())
             log.info("task succeeded", extra={"task": key})
-        finally:
-            self._tasks.pop(key, None)
-        self._count(status.owner, TaskState.RUNNING, -1)
-        self._count(status.owner, end.state, +1)
-        if self._status.get(key) is status:
+        if self._status.get(key) is status:  # else its record was dropped: not counted
             self._status[key] = end
+            self._count(status.owner, TaskState.RUNNING, -1)
+            self._count(status.owner, end.state, +1)
         if on_end is not None and end.state is not TaskState.CANCELLED:
             try:
                 on_end(end)
             except Exception:  # a broken callback must not hide the task's outcome
                 log.exception("task %s: on_end failed", key)
+
+    def _drop(self, key: str) -> None:
+        """Forgets a record; the gauge shows records, so it no longer counts either."""
+        status = self._status.pop(key)
+        self._count(status.owner, status.state, -1)
 
     def _now(self) -> float:
         return self._clock.now()
@@ -141,6 +156,11 @@ class Tasks:
     @staticmethod
     def _count(owner: str, state: TaskState, delta: int) -> None:
         TASKS.labels(owner, state.value).inc(delta)
+
+
+async def _call(work: Work) -> Any:
+    """Calls `work` inside its task, so that even a synchronous failure is an outcome."""
+    return await work()
 
 
 def _describe(exc: BaseException) -> str:
