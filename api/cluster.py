@@ -167,9 +167,10 @@ class ClusterPhase(StrEnum):
     NONE: not yet seen by the operator. CREATING: bootstrapping, until the cluster first reaches
     its size. RUNNING: all members ready at the desired size and version. SCALING: adding or
     removing members towards spec.size. UPGRADING: replacing members one at a time towards
-    spec.version. DEGRADED: quorum holds but some members are unready and being replaced.
-    RECOVERING: quorum is lost; the operator restarts members from their volumes or restores
-    from a backup. FAILED: the operator cannot make progress without the user (reason says why).
+    spec.version. DEGRADED: after it ran, a member is missing, unhealthy or cannot start, or
+    quorum is lost (the Degraded condition says which); the operator heals what it can.
+    RECOVERING: recovering from quorum loss through a recorded operation. FAILED: the
+    operator cannot make progress without the user (reason says why).
     """
 
     NONE = ""
@@ -183,13 +184,14 @@ class ClusterPhase(StrEnum):
 
 
 class ClusterConditionType(StrEnum):
-    """CoreOS's condition types (doc/user/conditions_and_events.md)."""
+    """Available: a leader serves. Progressing: the operator is changing the cluster (reason
+    ScalingUp, ScalingDown, MemberPromoting, Recovering, Upgrading, Rolling). Degraded:
+    something is wrong that the operator is working around or cannot fix (reason
+    MemberUnhealthy, MemberPodMissing, MemberCannotStart, QuorumLost, NoSpace)."""
 
     AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
-    RECOVERING = "Recovering"
-    SCALING = "Scaling"
-    UPGRADING = "Upgrading"
 
 
 class MembersStatus(WireModel):

@@ -315,7 +315,7 @@ class EtcdPool:
             return endpoint, await client.member_list()
 
         pending = {asyncio.ensure_future(ask(e)) for e in endpoints}
-        errors: list[str] = []
+        errors: list[EtcdClientError] = []
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -325,12 +325,15 @@ class EtcdPool:
                         return task.result()
                     if not isinstance(exc, EtcdClientError):
                         raise exc
-                    errors.append(str(exc))
+                    errors.append(exc)
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        raise Unavailable("; ".join(errors))
+        # One kind of failure everywhere (every member refusing our certificate) keeps its kind.
+        kinds = {type(e) for e in errors}
+        kind = kinds.pop() if len(kinds) == 1 else Unavailable
+        raise kind("; ".join(map(str, errors)))
 
     async def statuses(
         self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None

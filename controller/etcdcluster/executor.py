@@ -34,17 +34,20 @@ from controller.etcdcluster.observe import Observed, endpoint_of
 from controller.etcdcluster.planner import (
     Action,
     AddLearner,
+    AllMembersLost,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
     CreateService,
     CreateVolume,
+    DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
     Paused,
     Peers,
     PromoteLearner,
     RemoveMember,
+    RestartMember,
     Steady,
     Wait,
 )
@@ -108,7 +111,7 @@ class Executor:
     async def apply(self, obs: Observed, action: Action) -> Outcome:
         cluster = obs.cluster
         match action:
-            case Steady() | Paused() | Wait() | BadSpec():
+            case Steady() | Paused() | Wait() | BadSpec() | AllMembersLost():
                 return Applied()  # nothing to apply: the status reports them
             case CreateService(which="headless"):
                 await self._create(SERVICES, resources.headless_service(cluster))
@@ -121,6 +124,13 @@ class Executor:
             case CreateMemberPod(pod=pod, peers=peers):
                 log.info("creating pod of member %s", pod)
                 await self._create_member(cluster, pod, peers)
+            case RestartMember(pod=pod, peers=peers):
+                log.info("recreating the pod of member %s on its volume", pod)
+                await self._create(PODS, resources.member_pod(cluster, pod, peers, "existing"))
+                await self._event(cluster, "MemberRestarted", f"pod of member {pod} recreated")
+            case DeleteFailedPod(pod=pod):
+                log.info("deleting failed pod %s to recreate it", pod)
+                await self._delete(PODS, cluster, pod)
             case AddLearner():
                 return await self._add_learner(obs, action)
             case PromoteLearner():
@@ -138,7 +148,7 @@ class Executor:
         return Applied()
 
     async def _bootstrap(self, cluster: EtcdCluster, pod: str) -> None:
-        url = resources.member_peer_url(cluster, pod)
+        url = naming.member_peer_url(cluster, pod)
         log.info("bootstrapping the cluster with seed member %s", pod)
         await self._create(PODS, resources.member_pod(cluster, pod, ((pod, url),), "new"))
         fault_point("after-seed-pod-create")
@@ -148,7 +158,7 @@ class Executor:
     async def _add_learner(self, obs: Observed, action: AddLearner) -> Outcome:
         cluster = obs.cluster
         pod = naming.new_member_name(cluster.name)
-        url = resources.member_peer_url(cluster, pod)
+        url = naming.member_peer_url(cluster, pod)
         fault_point("before-member-add")
         try:
             member = await (await self._leader(obs)).member_add([url], is_learner=True)

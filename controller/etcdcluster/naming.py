@@ -78,6 +78,14 @@ def peer_url(pod: str, cluster: str, namespace: str, cluster_domain: str, secure
     return f"{scheme(secure)}://{host}:{PEER_PORT}"
 
 
+def member_peer_url(cluster: EtcdCluster, pod: str) -> str:
+    """The peer URL of member `pod`: what it advertises and what MemberAdd registers."""
+    spec = cluster.spec
+    return peer_url(
+        pod, cluster.name, cluster.namespace, spec.pod.cluster_domain, spec.is_secure_peer
+    )
+
+
 def client_url(pod: str, cluster: str, namespace: str, cluster_domain: str, secure: bool) -> str:
     host = member_host(pod, cluster, namespace, cluster_domain)
     return f"{scheme(secure)}://{host}:{CLIENT_PORT}"

@@ -3,9 +3,15 @@ but the `now` it is given.
 
 Membership changes go one step at a time, learner first, and only on a healthy cluster:
 
-    bootstrap   no pods and no volumes → one seed member (--initial-cluster-state=new)
+    bootstrap   no pods and no volumes, never ran → one seed member (--initial-cluster-state=new)
     resume      an etcd member whose pod does not exist and that never started → create that
                 pod (a crash between MemberAdd and the pod's creation converges here)
+    heal        a started member whose pod is gone (deleted, evicted, failed) → its pod again,
+                on its own PVC: the same member (name, ID, data), no remove/re-add; without
+                its data (emptyDir, PVC lost) → remove it (quorum-checked), growth replaces it
+    restart     no quorum and member volumes without pods (every pod deleted, nodes
+                rebooted) → each member's pod again on its volume; the members find each
+                other from their own data. Never a new cluster over existing volumes.
     promote     a learner that started → MemberPromote (etcd refuses until it caught up)
     grow        voting members < size, all healthy, a leader, no learner → MemberAdd(learner)
     shrink      voting members > size, all healthy → MemberRemove one non-leader, then its
@@ -28,7 +34,7 @@ from enum import Enum
 from typing import Literal
 
 from controller.etcdcluster import naming
-from controller.etcdcluster.observe import EtcdView, MemberView, Observed
+from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView
 
 Peers = tuple[tuple[str, str], ...]  # (member name, peer URL) for --initial-cluster
 
@@ -49,13 +55,13 @@ class WaitReason(Enum):
     ETCD_UNREACHABLE = ("EtcdUnreachable", Requeue.NOT_YET)
     VOLUMES_WITHOUT_PODS = ("VolumesWithoutPods", Requeue.BLOCKED)
     FOREIGN_MEMBER = ("ForeignMember", Requeue.BLOCKED)
-    MEMBER_POD_MISSING = ("MemberPodMissing", Requeue.BLOCKED)
     MEMBER_POD_TERMINATING = ("MemberPodTerminating", Requeue.NOT_YET)
     MEMBER_CANNOT_START = ("MemberCannotStart", Requeue.BLOCKED)
     LEARNER_STARTING = ("LearnerStarting", Requeue.NOT_YET)
     UNHEALTHY = ("Unhealthy", Requeue.NOT_YET)
     POD_TERMINATING = ("PodTerminating", Requeue.NOT_YET)
     UNKNOWN_OPERATION = ("UnknownOperation", Requeue.BLOCKED)
+    QUORUM_AT_RISK = ("QuorumAtRisk", Requeue.NOT_YET)
 
     def __init__(self, word: str, requeue: Requeue):
         self.word = word
@@ -126,6 +132,33 @@ class CreateMemberPod:
 
 
 @dataclass(frozen=True)
+class RestartMember:
+    """A started member's pod is gone but its volume holds its data: create the pod again
+    (same name, --initial-cluster-state=existing); etcd resumes from its data dir."""
+
+    pod: str
+    peers: Peers
+    reason = "RestartMember"
+
+
+@dataclass(frozen=True)
+class DeleteFailedPod:
+    """A member pod that will not run again (evicted, failed): delete it so that it can be
+    recreated on its volume. Its data is on the PVC (or, for emptyDir, already gone)."""
+
+    pod: str
+    reason = "DeleteFailedPod"
+
+
+@dataclass(frozen=True)
+class AllMembersLost:
+    """Every member and its data is gone (emptyDir pods deleted): a new cluster would be
+    empty, so the operator says so instead of bootstrapping one under the same name."""
+
+    reason = "AllMembersLost"
+
+
+@dataclass(frozen=True)
 class AddLearner:
     """MemberAdd(isLearner) of a newly named member, then its pod with these peers + itself."""
 
@@ -172,6 +205,9 @@ Action = (
     | CreateVolume
     | BootstrapSeed
     | CreateMemberPod
+    | RestartMember
+    | DeleteFailedPod
+    | AllMembersLost
     | AddLearner
     | PromoteLearner
     | RemoveMember
@@ -179,7 +215,7 @@ Action = (
     | DeleteStrayVolume
 )
 # The actions that only report: nothing to apply.
-REPORTS = (Steady, Paused, Wait, BadSpec)
+REPORTS = (Steady, Paused, Wait, BadSpec, AllMembersLost)
 
 
 def plan(obs: Observed, now: datetime) -> Action:
@@ -201,15 +237,33 @@ def plan(obs: Observed, now: datetime) -> Action:
     for pod in obs.live_pods:
         if pod.claim and pod.claim not in obs.pvcs:
             return CreateVolume(pod.claim)
-    stuck = [f"{p.name}: {p.stuck}" for p in obs.live_pods if p.stuck]
+    for pod in obs.live_pods:
+        if pod.phase == "Failed":
+            return DeleteFailedPod(pod.name)
+    stuck = [p for p in obs.live_pods if p.stuck]
     if obs.etcd is None:
-        if stuck:
-            return Wait(WaitReason.MEMBER_CANNOT_START, "; ".join(stuck))
-        return _without_etcd(obs)
+        return _without_etcd(obs, stuck)
     return _with_etcd(obs, obs.etcd, stuck)
 
 
-def _without_etcd(obs: Observed) -> Action:
+def cannot_start(pods: list[PodView]) -> Wait:
+    return Wait(WaitReason.MEMBER_CANNOT_START, "; ".join(f"{p.name}: {p.stuck}" for p in pods))
+
+
+def _without_etcd(obs: Observed, stuck: list[PodView]) -> Action:
+    """No member answers with the member list: only pods on existing volumes, or a seed."""
+    cluster = obs.cluster
+    on_volumes = cluster.spec.pod.persistent_volume_claim_spec is not None
+    orphans = [pvc for pvc in obs.pvcs if obs.pod(pvc) is None]
+    if orphans and on_volumes:
+        # The members' data dirs hold the membership; --initial-cluster only has to name
+        # them all (every volume is a member's, or a removed one's that etcd will refuse).
+        names = sorted({*obs.pvcs, *(p.name for p in obs.live_pods)})
+        return RestartMember(
+            orphans[0], tuple((n, naming.member_peer_url(cluster, n)) for n in names)
+        )
+    if stuck:
+        return cannot_start(stuck)
     if obs.pods:
         message = obs.etcd_error or "waiting for members to start"
         return Wait(WaitReason.ETCD_UNREACHABLE, message)
@@ -217,12 +271,20 @@ def _without_etcd(obs: Observed) -> Action:
         # Never bootstrap a new cluster over member volumes: they may hold the data.
         return Wait(
             WaitReason.VOLUMES_WITHOUT_PODS,
-            "member volumes exist but no member pods; full-restart recovery is not supported yet",
+            "member volumes exist but the spec has no persistentVolumeClaimSpec to use them",
         )
-    return BootstrapSeed(naming.seed_member_name(obs.cluster))
+    if ran_before(obs):
+        return AllMembersLost()
+    return BootstrapSeed(naming.seed_member_name(cluster))
 
 
-def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[str]) -> Action:
+def ran_before(obs: Observed) -> bool:
+    """The status says members existed: an empty world now means they were lost."""
+    status = obs.cluster.status
+    return bool(status.members.ready or status.members.unready)
+
+
+def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
     size = obs.cluster.spec.size
     peers = tuple((m.pod or m.member.name, m.member.peer_urls[0]) for m in etcd.members)
     for view in etcd.members:
@@ -233,14 +295,23 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[str]) -> Action:
             return Wait(
                 WaitReason.FOREIGN_MEMBER, f"member {view.member.id:x} has no pod of this cluster"
             )
-        if view.member.started:
-            return Wait(WaitReason.MEMBER_POD_MISSING, f"started member {view.pod} has no pod")
-        if pod is None:
+        if pod is not None:
+            return Wait(WaitReason.MEMBER_POD_TERMINATING, f"pod {view.pod} is terminating")
+        if not view.member.started:
             return CreateMemberPod(view.pod, peers)
-        return Wait(WaitReason.MEMBER_POD_TERMINATING, f"pod {view.pod} is terminating")
+        if view.pod in obs.pvcs:
+            return RestartMember(view.pod, peers)
+        if keeps_quorum(etcd, view):
+            return RemoveMember(view.member.id, view.pod)  # its data is gone: replace it
+        lost = [v.pod or f"{v.member.id:x}" for v in etcd.voting if not v.healthy]
+        return Wait(WaitReason.QUORUM_AT_RISK, f"members without data: {', '.join(lost)}")
 
-    if stuck:
-        return Wait(WaitReason.MEMBER_CANNOT_START, "; ".join(stuck))
+    # A pod etcd does not list (a removed member's, crash-looping as etcd refuses it) is
+    # not a member that cannot start: it is cleaned up below as a stray.
+    members = {v.pod for v in etcd.members}
+    stuck_members = [p for p in stuck if p.name in members]
+    if stuck_members:
+        return cannot_start(stuck_members)
     for view in etcd.learners:
         if view.status is None:
             return Wait(WaitReason.LEARNER_STARTING, f"learner {view.pod} is starting")
@@ -251,7 +322,6 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[str]) -> Action:
         detail = f"unhealthy members: {', '.join(unhealthy)}" if unhealthy else "no leader"
         return Wait(WaitReason.UNHEALTHY, detail)
 
-    members = {v.pod for v in etcd.members}
     for pod in obs.live_pods:
         if pod.name not in members:
             return DeleteStrayPod(pod.name)

@@ -26,17 +26,20 @@ from controller.etcdcluster.planner import (
     REPORTS,
     Action,
     AddLearner,
+    AllMembersLost,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
     CreateService,
     CreateVolume,
+    DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
     Paused,
     PromoteLearner,
     RemoveMember,
     Requeue,
+    RestartMember,
     Steady,
     Wait,
     plan,
@@ -133,11 +136,18 @@ def wire_status(status: ClusterStatus) -> dict[str, Any]:
 def requeue(action: Action, outcome: Outcome) -> Result:
     """When to look again after `action` had `outcome`."""
     match action:
-        case CreateService() | CreateVolume() | DeleteStrayPod() | DeleteStrayVolume():
+        case (
+            CreateService()
+            | CreateVolume()
+            | DeleteStrayPod()
+            | DeleteStrayVolume()
+            | DeleteFailedPod()
+            | RestartMember()
+        ):
             return _after(Requeue.ON_EVENT)  # the created/deleted object's event
         case Steady():
             return _after(Requeue.STEADY)
-        case Paused() | BadSpec():
+        case Paused() | BadSpec() | AllMembersLost():
             return _after(Requeue.BLOCKED)
         case Wait(why=why):
             return _after(why.requeue)

@@ -102,14 +102,6 @@ def member_pvc(cluster: EtcdCluster, pod: str) -> Obj:
     }
 
 
-def member_peer_url(cluster: EtcdCluster, pod: str) -> str:
-    """The peer URL of member `pod`: what it advertises and what MemberAdd registers."""
-    spec = cluster.spec
-    return naming.peer_url(
-        pod, cluster.name, cluster.namespace, spec.pod.cluster_domain, spec.is_secure_peer
-    )
-
-
 def initial_cluster_flag(members: Sequence[tuple[str, str]]) -> str:
     """`name=peerURL,...` for --initial-cluster."""
     return ",".join(f"{name}={url}" for name, url in members)
@@ -129,7 +121,7 @@ def etcd_command(
         "/usr/local/bin/etcd",
         f"--data-dir={DATA_DIR}",
         f"--name={pod}",
-        f"--initial-advertise-peer-urls={member_peer_url(cluster, pod)}",
+        f"--initial-advertise-peer-urls={naming.member_peer_url(cluster, pod)}",
         f"--listen-peer-urls={peer_scheme}://0.0.0.0:{naming.PEER_PORT}",
         f"--listen-client-urls={client_scheme}://0.0.0.0:{naming.CLIENT_PORT}",
         "--advertise-client-urls="

@@ -1,11 +1,15 @@
 """The status a cluster should show, and the Events its changes deserve. Pure.
 
-phase: Creating until `size` members are started and voting with a leader, then Running;
-Scaling while membership differs from spec.size after that; Failed while the user must fix the
-spec. Conditions: Available (a leader answers), Scaling (reason ScalingUp/ScalingDown/
-MemberPromoting, absent at size), Degraded (MemberCannotStart: a member pod that cannot pull
-its image or keeps crashing, with the pod's message). The reconciler writes the status only
-when it differs, and posts `status_events` for what changed.
+phase: Creating until the cluster first reaches `size` healthy voting members with a leader,
+then Running at size; after that Scaling while membership moves towards spec.size on a
+healthy cluster, Degraded while something is wrong (a member missing, unhealthy or unable to
+start, or quorum lost — a degraded cluster never reads Scaling); Failed while the user must
+act (a missing Secret, every member lost with its data).
+
+Conditions: Available (a leader serves; QuorumLost once it ran), Progressing (what the
+operator is changing: ScalingUp, ScalingDown, MemberPromoting, Recovering), Degraded (what
+is wrong, naming the members). The reconciler writes the status only when it differs, and
+posts `status_events` for the problems that appear.
 """
 
 from __future__ import annotations
@@ -25,17 +29,22 @@ from controller.etcdcluster import naming
 from controller.etcdcluster.observe import Observed
 from controller.etcdcluster.planner import (
     Action,
+    AllMembersLost,
     BadSpec,
+    DeleteFailedPod,
     Paused,
     PromoteLearner,
+    RestartMember,
     Wait,
     WaitReason,
 )
 from controller.runtime.events import WARNING
 
 AVAILABLE = ClusterConditionType.AVAILABLE.value
-SCALING = ClusterConditionType.SCALING.value
+PROGRESSING = ClusterConditionType.PROGRESSING.value
 DEGRADED = ClusterConditionType.DEGRADED.value
+RAN = (ClusterPhase.RUNNING, ClusterPhase.SCALING, ClusterPhase.DEGRADED)
+Problem = tuple[str, str]  # (reason, message)
 
 
 def desired_status(
@@ -47,8 +56,57 @@ def desired_status(
     status.observed_generation = cluster.metadata.generation
     status.service_name = naming.client_service_name(cluster.name)
     status.client_port = naming.CLIENT_PORT
-    etcd = obs.etcd
+    _members(obs, status)
+    conditions = status.conditions
 
+    etcd = obs.etcd
+    available = etcd is not None and bool(etcd.leader)
+    ran = previous.phase in RAN
+    if isinstance(action, BadSpec | AllMembersLost):
+        message = action.message if isinstance(action, BadSpec) else _lost_message(previous)
+        status.phase, status.reason = ClusterPhase.FAILED, message
+        available_status = ConditionStatus.TRUE if available else ConditionStatus.FALSE
+        set_condition(conditions, AVAILABLE, available_status, action.reason, message, now)
+        remove_condition(conditions, PROGRESSING)
+        return status
+    status.reason = None
+
+    problem = degradation(obs, action, ran)
+    if problem is None:
+        remove_condition(conditions, DEGRADED)
+    else:
+        set_condition(conditions, DEGRADED, ConditionStatus.TRUE, *problem, now)
+
+    if available:
+        set_condition(
+            conditions, AVAILABLE, ConditionStatus.TRUE, "ClusterAvailable", "a leader serves", now
+        )
+    else:
+        reason = "QuorumLost" if ran else action.reason
+        message = obs.etcd_error or "no member answers with a leader"
+        set_condition(conditions, AVAILABLE, ConditionStatus.FALSE, reason, message, now)
+
+    reached = at_size(obs)
+    progress = None if reached else progressing(obs, action)
+    if progress is None:
+        remove_condition(conditions, PROGRESSING)
+    else:
+        set_condition(conditions, PROGRESSING, ConditionStatus.TRUE, *progress, now)
+
+    if reached and problem is None:
+        status.phase = ClusterPhase.RUNNING
+    elif not ran:
+        status.phase = ClusterPhase.CREATING
+    elif problem is not None:
+        status.phase = ClusterPhase.DEGRADED
+    else:
+        status.phase = ClusterPhase.SCALING
+    return status
+
+
+def _members(obs: Observed, status: ClusterStatus) -> None:
+    """size, members ready/unready and versions: etcd's answer when there is one."""
+    etcd = obs.etcd
     if etcd is not None:
         member_pods = {v.pod for v in etcd.members}
         pods = [p for p in obs.pods if p.name in member_pods]
@@ -59,76 +117,79 @@ def desired_status(
     status.set_members(
         ready=[p.name for p in pods if p.ready], unready=[p.name for p in pods if not p.ready]
     )
-
     versions = {v.status.version for v in etcd.members if v.status} if etcd else set()
     if len(versions) == 1:
         status.current_version = versions.pop()
-    want = cluster.spec.etcd_version
+    want = obs.cluster.spec.etcd_version
     status.target_version = want if status.current_version not in (None, want) else None
 
-    conditions = status.conditions
-    stuck = isinstance(action, Wait) and action.why is WaitReason.MEMBER_CANNOT_START
-    if stuck:
-        assert isinstance(action, Wait)
-        set_condition(
-            conditions, DEGRADED, ConditionStatus.TRUE, action.reason, action.message, now
-        )
-    else:
-        remove_condition(conditions, DEGRADED)
 
-    available = etcd is not None and bool(etcd.leader)
-    reached = (
+def at_size(obs: Observed) -> bool:
+    """size healthy voting members, no learner, a leader."""
+    etcd = obs.etcd
+    return (
         etcd is not None
-        and available
+        and bool(etcd.leader)
         and not etcd.learners
-        and len(etcd.voting) == cluster.spec.size
+        and len(etcd.voting) == obs.cluster.spec.size
         and all(v.healthy for v in etcd.voting)
     )
-    if isinstance(action, BadSpec):
-        status.phase, status.reason = ClusterPhase.FAILED, action.message
-        available_status = ConditionStatus.TRUE if available else ConditionStatus.FALSE
-        set_condition(conditions, AVAILABLE, available_status, action.reason, action.message, now)
-        return status
-    status.reason = None
-    if reached:
-        status.phase = ClusterPhase.RUNNING
-    elif previous.phase in (ClusterPhase.RUNNING, ClusterPhase.SCALING):
-        status.phase = ClusterPhase.SCALING
-    else:
-        status.phase = ClusterPhase.CREATING
-
-    if available:
-        set_condition(
-            conditions, AVAILABLE, ConditionStatus.TRUE, "ClusterAvailable", "a leader serves", now
-        )
-    else:
-        message = obs.etcd_error or "no member answers with a leader"
-        set_condition(conditions, AVAILABLE, ConditionStatus.FALSE, action.reason, message, now)
-
-    if etcd is None or reached:
-        remove_condition(conditions, SCALING)
-    else:
-        reason, message = _scaling(obs, action)
-        set_condition(conditions, SCALING, ConditionStatus.TRUE, reason, message, now)
-    return status
 
 
-def _scaling(obs: Observed, action: Action) -> tuple[str, str]:
-    """The Scaling condition's reason and message while membership is not at spec.size."""
-    assert obs.etcd is not None
-    voting, size = len(obs.etcd.voting), obs.cluster.spec.size
-    if isinstance(action, PromoteLearner) or obs.etcd.learners:
+def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
+    """What is wrong, naming the members; None when nothing is."""
+    if isinstance(action, Wait) and action.why is WaitReason.MEMBER_CANNOT_START:
+        return action.reason, action.message
+    etcd = obs.etcd
+    if etcd is None:
+        if not ran:
+            return None  # still creating
+        down = sorted({*(p.name for p in obs.pods if not p.ready), *_podless_volumes(obs)})
+        return "QuorumLost", f"no quorum; members not answering: {', '.join(down) or 'all'}"
+    live = {p.name for p in obs.live_pods}
+    missing = [
+        v.pod or f"{v.member.id:x}" for v in etcd.members if v.member.started and v.pod not in live
+    ]
+    if missing:
+        return "MemberPodMissing", f"members without a pod: {', '.join(missing)}"
+    unhealthy = [v.pod or f"{v.member.id:x}" for v in etcd.voting if not v.healthy]
+    if unhealthy:
+        return "MemberUnhealthy", f"unhealthy members: {', '.join(unhealthy)}"
+    return None
+
+
+def _podless_volumes(obs: Observed) -> list[str]:
+    return [pvc for pvc in obs.pvcs if obs.pod(pvc) is None]
+
+
+def progressing(obs: Observed, action: Action) -> Problem | None:
+    """What the operator is changing while the cluster is not at size."""
+    etcd = obs.etcd
+    if isinstance(action, RestartMember | DeleteFailedPod):
+        return "Recovering", f"recreating the pod of member {action.pod}"
+    if etcd is None:
+        return None
+    voting, size = len(etcd.voting), obs.cluster.spec.size
+    if isinstance(action, PromoteLearner) or etcd.learners:
         return "MemberPromoting", f"promoting learner towards {size} members"
     if voting < size:
         return "ScalingUp", f"{voting} of {size} members"
     if voting > size:
         return "ScalingDown", f"{voting} members, want {size}"
-    return action.reason, "waiting for members to become healthy"
+    return None
+
+
+def _lost_message(previous: ClusterStatus) -> str:
+    members = sorted(previous.members.ready + previous.members.unready)
+    return (
+        f"every member ({', '.join(members)}) was lost with its data; "
+        "restore from a backup (EtcdRestore) or delete and recreate the cluster"
+    )
 
 
 def status_events(previous: ClusterStatus, current: ClusterStatus) -> list[tuple[str, str, str]]:
     """Warning Events (type, reason, message) for problems that appeared or changed:
-    the cluster Failed for a new reason, a member that cannot start."""
+    the cluster Failed for a new reason, a new Degraded reason or message."""
     events = []
     if current.phase == ClusterPhase.FAILED and (
         previous.phase != ClusterPhase.FAILED or previous.reason != current.reason

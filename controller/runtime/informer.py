@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.clients.kube import ApiError, KubeClient, Resource
+from controller.runtime.clock import Clock, RealClock
 from controller.runtime.store import (
     ADDED,
     DELETED,
@@ -121,6 +122,7 @@ class Informer:
         timings: WatchTimings | None = None,
         transform: Callable[[Obj], Obj] = strip_managed_fields,
         rng: random.Random | None = None,
+        clock: Clock | None = None,
     ):
         self.kube = kube
         self.key = InformerKey(resource, namespace, label_selector, field_selector)
@@ -129,6 +131,7 @@ class Informer:
         self.timings = timings or WatchTimings()
         self._transform = transform
         self._rng = rng or random.Random()
+        self._clock = clock or RealClock()
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self._rv: str | None = None
@@ -206,7 +209,7 @@ class Informer:
             except Exception as exc:  # connection refused/reset, timeouts, bad JSON
                 self.stats.errors += 1
                 log.warning("%s: %s: %s", self._describe(), type(exc).__name__, exc)
-            await asyncio.sleep(backoff.next())
+            await self._clock.sleep(backoff.next())
 
     async def _list(self) -> None:
         res, ns = self.key.resource, self.key.namespace
@@ -241,8 +244,7 @@ class Informer:
     async def _watch(self, backoff: Backoff) -> None:
         """One watch connection, from the last seen resourceVersion until it ends."""
         t = self.timings
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = self._clock.now()
         got_events = False
         stream = self.kube.watch(
             self.key.resource,
@@ -257,7 +259,7 @@ class Informer:
         self.stats.watches += 1
         try:
             while True:
-                try:
+                try:  # the loop's time, not the clock's: a timer task per event costs too much
                     async with asyncio.timeout(t.inactivity):
                         event = await anext(stream)
                 except StopAsyncIteration:
@@ -272,7 +274,7 @@ class Informer:
                     backoff.reset()
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
-        if not got_events and loop.time() - started < t.min_watch_life:
+        if not got_events and self._clock.now() - started < t.min_watch_life:
             raise WatchError("watch closed immediately")
 
     def apply_event(self, event: Mapping[str, Any]) -> None:

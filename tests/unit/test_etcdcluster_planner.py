@@ -15,23 +15,26 @@ from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodVi
 from controller.etcdcluster.planner import (
     Action,
     AddLearner,
+    AllMembersLost,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
     CreateService,
     CreateVolume,
+    DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
     Paused,
     PromoteLearner,
     RemoveMember,
+    RestartMember,
     Steady,
     Wait,
     WaitReason,
     keeps_quorum,
     plan,
 )
-from tests.seed import CLUSTER, load_seed, set_field
+from tests.seed import CLUSTER, DELETE, load_seed, set_field
 
 A, B, C, D = (f"example-{c * 10}" for c in "abcd")
 IDS = {A: 0xA, B: 0xB, C: 0xC, D: 0xD}
@@ -53,6 +56,14 @@ def pod(
     name: str, ready: bool = True, terminating: bool = False, stuck: str | None = None
 ) -> PodView:
     return PodView(name, "Running", ready, "10.213.1.9", terminating, name, "3.6.16", stuck)
+
+
+def bare(name: str) -> PodView:
+    """A member pod on an emptyDir (no claim)."""
+    return replace(pod(name), claim=None)
+
+
+EMPTY_DIR = {"spec.pod.persistentVolumeClaimSpec": DELETE}
 
 
 def peer(name: str) -> str:
@@ -107,9 +118,19 @@ CASES: list[tuple[str, Observed, Action]] = [
     ),
     ("services exist, nothing else: seed", observed(), BootstrapSeed(SEED)),
     (
-        "volumes but no pods: never bootstrap over data",
+        "volumes but no pods: never bootstrap over data, restart the member on it",
         observed(pvcs=(A,)),
+        RestartMember(A, peers(A)),
+    ),
+    (
+        "volumes but a spec without volumes: never bootstrap over them, wait",
+        observed(pvcs=(A,), **EMPTY_DIR),
         Wait(WaitReason.VOLUMES_WITHOUT_PODS),
+    ),
+    (
+        "nothing left of a cluster that ran (emptyDir): say so, never bootstrap an empty one",
+        observed(**{"status.members.ready": [A, B, C]}, **EMPTY_DIR),
+        AllMembersLost(),
     ),
     (
         "seed pod starting: wait",
@@ -163,9 +184,42 @@ CASES: list[tuple[str, Observed, Action]] = [
         Wait(WaitReason.UNHEALTHY),
     ),
     (
-        "started member without a pod: healing is a later issue",
-        observed(pods=(pod(A), pod(B)), members=(member(A), member(B), member(C))),
-        Wait(WaitReason.MEMBER_POD_MISSING),
+        "started member whose pod is gone, its volume kept: the same member again",
+        observed(pods=(pod(A), pod(B)), pvcs=(A, B, C), members=(member(A), member(B), member(C))),
+        RestartMember(C, peers(A, B, C)),
+    ),
+    (
+        "started member whose pod and data are gone (emptyDir): remove it, growth replaces it",
+        observed(
+            pods=(bare(A), bare(B)),
+            members=(member(A), member(B), member(C, up=False)),
+            **EMPTY_DIR,
+        ),
+        RemoveMember(IDS[C], C),
+    ),
+    (
+        "two of three gone with their data: removing one would lose quorum, wait",
+        observed(
+            pods=(bare(A),),
+            members=(member(A), member(B, up=False), member(C, up=False)),
+            **EMPTY_DIR,
+        ),
+        Wait(WaitReason.QUORUM_AT_RISK),
+    ),
+    (
+        "full restart: no pods, every volume kept: each member's pod again",
+        observed(pods=(), pvcs=(A, B, C)),
+        RestartMember(A, peers(A, B, C)),
+    ),
+    (
+        "two of three pods gone, no quorum: bring the missing ones back on their volumes",
+        observed(pods=(pod(A, ready=False),), pvcs=(A, B, C)),
+        RestartMember(B, peers(A, B, C)),
+    ),
+    (
+        "an evicted member pod: delete it so that it comes back on its volume",
+        observed(pods=(pod(A), replace(pod(B), phase="Failed")), members=(member(A), member(B))),
+        DeleteFailedPod(B),
     ),
     (
         "at size: steady",

@@ -11,16 +11,19 @@ from controller.etcdcluster.executor import Applied, NotYet
 from controller.etcdcluster.planner import (
     Action,
     AddLearner,
+    AllMembersLost,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
     CreateService,
     CreateVolume,
+    DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
     Paused,
     PromoteLearner,
     RemoveMember,
+    RestartMember,
     Steady,
     Wait,
     WaitReason,
@@ -43,6 +46,9 @@ SAMPLES: dict[type, tuple[Action, Result]] = {
     RemoveMember: (RemoveMember(1, "b"), Result(requeue_after=1.0)),
     DeleteStrayPod: (DeleteStrayPod("c"), Result()),
     DeleteStrayVolume: (DeleteStrayVolume("c"), Result()),
+    RestartMember: (RestartMember("b", ()), Result()),
+    DeleteFailedPod: (DeleteFailedPod("b"), Result()),
+    AllMembersLost: (AllMembersLost(), Result(requeue_after=15.0)),
 }
 
 

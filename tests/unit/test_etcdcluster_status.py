@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from api import ClusterPhase, ClusterStatus, find_condition
 from controller.etcdcluster.planner import (
     AddLearner,
+    AllMembersLost,
     BadSpec,
     BootstrapSeed,
     Paused,
     PromoteLearner,
     RemoveMember,
+    RestartMember,
     Steady,
     Wait,
     WaitReason,
@@ -39,7 +41,7 @@ def test_running_at_size_with_ready_members() -> None:
     assert status.members.ready == [A, B] and status.members.unready == [C]
     assert status.ready_members == 2 and status.size == 3
     assert status.current_version == "3.6.16" and status.target_version is None
-    assert find_condition(status.conditions, "Scaling") is None
+    assert find_condition(status.conditions, "Progressing") is None
     assert desired_status(obs, Steady(), status, NOW) == status  # nothing to write again
 
 
@@ -47,7 +49,7 @@ def test_growing_after_running_is_scaling() -> None:
     obs = observed(size=3, pods=(pod(A),), members=(member(A),))
     status = desired_status(obs, AddLearner(peers(A)), ClusterStatus(phase="Running"), NOW)
     assert status.phase == ClusterPhase.SCALING
-    scaling = find_condition(status.conditions, "Scaling")
+    scaling = find_condition(status.conditions, "Progressing")
     assert scaling is not None and scaling.reason == "ScalingUp"
     creating = desired_status(obs, AddLearner(peers(A)), ClusterStatus(phase="Creating"), NOW)
     assert creating.phase == ClusterPhase.CREATING
@@ -66,14 +68,14 @@ def test_bad_spec_fails_with_a_reason_and_recovers() -> None:
 def test_shrinking_is_scaling_down_and_promoting_is_named() -> None:
     big = observed(size=1, pods=(pod(A), pod(B)), members=(member(A), member(B)))
     status = desired_status(big, RemoveMember(IDS[B], B), ClusterStatus(phase="Running"), NOW)
-    scaling = find_condition(status.conditions, "Scaling")
+    scaling = find_condition(status.conditions, "Progressing")
     assert scaling is not None and (scaling.reason, scaling.message) == (
         "ScalingDown",
         "2 members, want 1",
     )
     learning = observed(size=2, pods=(pod(A), pod(B)), members=(member(A), member(B, True)))
     promoting = desired_status(learning, PromoteLearner(IDS[B], B), status, NOW)
-    scaling = find_condition(promoting.conditions, "Scaling")
+    scaling = find_condition(promoting.conditions, "Progressing")
     assert scaling is not None and scaling.reason == "MemberPromoting"
 
 
@@ -110,3 +112,41 @@ def test_failed_cluster_gets_one_warning_per_reason() -> None:
         ("Warning", "TLSSecretMissing", "missing TLS secrets: x")
     ]
     assert status_events(failed, failed) == []
+
+
+def test_a_member_without_its_pod_degrades_a_running_cluster_never_scaling() -> None:
+    obs = observed(pods=(pod(A), pod(B)), members=(member(A), member(B), member(C, up=False)))
+    status = desired_status(
+        obs, RestartMember(C, peers(A, B, C)), ClusterStatus(phase="Running"), NOW
+    )
+    assert status.phase == ClusterPhase.DEGRADED
+    degraded = find_condition(status.conditions, "Degraded")
+    assert (
+        degraded is not None
+        and degraded.reason == "MemberPodMissing"
+        and C in (degraded.message or "")
+    )
+    progressing = find_condition(status.conditions, "Progressing")
+    assert progressing is not None and progressing.reason == "Recovering"
+    assert status_events(ClusterStatus(phase="Running"), status)[0][1] == "MemberPodMissing"
+
+
+def test_quorum_lost_after_running_is_reported_with_the_members_down() -> None:
+    obs = observed(pods=(pod(A, ready=False),), pvcs=(A, B, C))
+    status = desired_status(
+        obs, RestartMember(B, peers(A, B, C)), ClusterStatus(phase="Running"), NOW
+    )
+    assert status.phase == ClusterPhase.DEGRADED
+    available = find_condition(status.conditions, "Available")
+    assert available is not None and (available.status, available.reason) == ("False", "QuorumLost")
+    degraded = find_condition(status.conditions, "Degraded")
+    assert degraded is not None and degraded.reason == "QuorumLost"
+    assert all(name in (degraded.message or "") for name in (A, B, C))
+
+
+def test_every_member_lost_fails_and_says_what_to_do() -> None:
+    previous = ClusterStatus(phase="Running")
+    previous.set_members(ready=[A, B], unready=[C])
+    status = desired_status(observed(), AllMembersLost(), previous, NOW)
+    assert status.phase == ClusterPhase.FAILED and "EtcdRestore" in (status.reason or "")
+    assert status_events(previous, status)[0][1] == "AllMembersLost"
