@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from controller.clients.kube import PODS, KubeClient
+from tests.conftest import Kubectl
 from tests.e2e.nodeagent.pods import container, phase, pod, wait_pod
-from tests.e2e.nodeagent.throwaway import ThrowawayAgent
+from tests.e2e.nodeagent.throwaway import ThrowawayAgent, running_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -32,23 +33,12 @@ exit 127
 
 
 @pytest.fixture
-async def agent(kubectl, tmp_path: Path) -> AsyncIterator[ThrowawayAgent]:
+async def agent(kube: KubeClient, tmp_path: Path) -> AsyncIterator[ThrowawayAgent]:
     rule = {"name": "late", "repositories": [REPOSITORY], "multicall": str(tools(tmp_path))}
     (tmp_path / "images.json").write_text(json.dumps({"images": [rule]}))
-    handle = ThrowawayAgent(
-        tmp_path / "state",
-        tmp_path / "agent.log",
-        NODE_NUMBER,
-        "--images",
-        str(tmp_path / "images.json"),
-    )
-    handle.start()
-    try:
+    images = str(tmp_path / "images.json")
+    async with running_agent(kube, tmp_path, NODE_NUMBER, "--images", images) as handle:
         yield handle
-    finally:
-        handle.cleanup()
-        kubectl("delete", "node", handle.node, "--ignore-not-found", check=False)
-        kubectl("delete", "lease", "-n", "kube-node-lease", handle.node, "--ignore-not-found")
 
 
 def tools(tmp_path: Path) -> Path:
@@ -71,7 +61,7 @@ def pull_failed(p: dict) -> bool:
 
 
 async def test_program_installed_after_agent_start_runs_at_next_pull(
-    kube: KubeClient, namespace: str, kubectl, agent: ThrowawayAgent, tmp_path: Path
+    kube: KubeClient, namespace: str, kubectl: Kubectl, agent: ThrowawayAgent, tmp_path: Path
 ) -> None:
     manifest = pod(
         "late",

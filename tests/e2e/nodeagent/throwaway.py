@@ -14,8 +14,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from nodeagent.kinds import NODES
+
+from controller.clients.kube import LEASES, ApiError, KubeClient
 from tests.e2e.nodeagent.pods import ROOT
 
 
@@ -80,3 +85,36 @@ class ThrowawayAgent:
             timeout=120,
             check=False,
         )
+
+
+@asynccontextmanager
+async def running_agent(
+    kube: KubeClient, tmp_path: Path, node_number: int, *extra_args: str
+) -> AsyncIterator[ThrowawayAgent]:
+    """A started throwaway agent; afterwards stopped, cleaned up, its Node and Lease deleted."""
+    handle = ThrowawayAgent(tmp_path / "state", tmp_path / "agent.log", node_number, *extra_args)
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.cleanup()
+        for res, ns in ((NODES, None), (LEASES, "kube-node-lease")):
+            try:
+                await kube.delete(res, handle.node, ns)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+
+
+async def wait_node_ready(kube: KubeClient, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            node = await kube.get(NODES, name)
+        except ApiError:
+            node = {}
+        conds = node.get("status", {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+            return
+        await asyncio.sleep(1)
+    raise AssertionError(f"node {name} never became Ready")
