@@ -72,14 +72,21 @@ def _not_found(kind: str, name: str) -> ApiError:
 
 class SimKube:
     """The executor's `Kube`. `journal` gets an entry (e.g. ("pvc-delete", name)) for every
-    change the API accepted, in order; `before_pod_create` sees each new pod first."""
+    change the API accepted, in order; `before_pod_create` sees each new pod first, and
+    `stop` is called on a pod being deleted (the kubelet's SIGTERM to its process)."""
 
-    def __init__(self, journal: list[tuple[str, str]], before_pod_create: Callable[[SimPod], None]):
+    def __init__(
+        self,
+        journal: list[tuple[str, str]],
+        before_pod_create: Callable[[SimPod], None],
+        stop: Callable[[SimPod], None],
+    ):
         self.pods: dict[str, SimPod] = {}
         self.pvcs: dict[str, SimPVC] = {}
         self.services: dict[str, Obj] = {}
         self.journal = journal
         self.before_pod_create = before_pod_create
+        self.stop = stop
 
     async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
         name = obj["metadata"]["name"]
@@ -115,6 +122,7 @@ class SimKube:
                 raise _not_found(res.kind, name)
             if not pod.terminating:
                 pod.terminating = True
+                self.stop(pod)
                 self.journal.append(("pod-delete", name))
             return pod.obj
         if res == PVCS:

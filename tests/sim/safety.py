@@ -49,10 +49,13 @@ class Safety:
             self._broken(
                 f"MemberRemove {member.pod} leaves {healthy} healthy of {len(remaining)} voters"
             )
-        others = [m.revision for m in self.etcd.members.values() if m is not member]
-        if member.revision > max(others, default=0):
+        # Data others lack: committed writes only the victim holds. (A member ahead of the
+        # rest with writes never committed is not: raft discards those anyway.)
+        others = max((m.revision for m in self.etcd.members.values() if m is not member), default=0)
+        if others < self.etcd.committed <= member.revision:
             self._broken(
-                f"MemberRemove {member.pod}: the only member with revision {member.revision}"
+                f"MemberRemove {member.pod}: the only member with the committed revision "
+                f"{self.etcd.committed} (others hold {others})"
             )
 
     def before_pod_create(self, pod: SimPod) -> None:

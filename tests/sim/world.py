@@ -29,6 +29,7 @@ from controller.etcdcluster.planner import (
     CreateMemberPod,
     PromoteLearner,
     RemoveMember,
+    Steady,
     plan,
 )
 from controller.runtime import faults
@@ -85,22 +86,14 @@ class SimEvents:
 
 
 class World:
-    """`stray_crash_loops`: the kubelet restarts a removed member's process, which exits at
-    once ("permanently removed"), so its pod shows CrashLoopBackOff, as in a real cluster.
-    Off by default: the planner then waits on that stray pod instead of deleting it (see
-    test_sim_properties' xfail); off, the process stays exited without the status."""
-
-    def __init__(
-        self, size: int = 1, pvc: bool = True, seed: int = 0, stray_crash_loops: bool = False
-    ):
+    def __init__(self, size: int = 1, pvc: bool = True, seed: int = 0):
         self.pvc = pvc
-        self.stray_crash_loops = stray_crash_loops
         self.cluster = make_cluster(size, pvc)
         self.now = datetime(2026, 11, 30, tzinfo=UTC)
         self.journal: list[tuple[str, str]] = []  # accepted changes, in order
         self.etcd = EtcdState()
         self.safety = Safety(self.etcd)
-        self.kube = SimKube(self.journal, self.safety.before_pod_create)
+        self.kube = SimKube(self.journal, self.safety.before_pod_create, self.kill)
         self.safety.kube = self.kube
         version = self.cluster.spec.etcd_version
         self.etcd_api = SimEtcd(self.etcd, self.kube, self.safety, self.journal, version)
@@ -133,12 +126,10 @@ class World:
         return member is not None and not member.learner and self.etcd.has_quorum()
 
     def start(self, pod: SimPod) -> None:
-        """The kubelet (re)starts the pod's etcd process, once its volume exists."""
+        """The kubelet (re)starts the pod's etcd process, once its volume exists. (A removed
+        member's process exits at once: its pod shows CrashLoopBackOff.)"""
         data = self.kube.data_dir(pod)
         if pod.running or pod.terminating or data is None:
-            return
-        removed = data.member_id is not None and data.member_id not in self.etcd.members
-        if removed and not self.stray_crash_loops:
             return
         if pod.ip is None:
             self._ips += 1
@@ -171,13 +162,17 @@ class World:
         """A health interval passes: terminating pods are gone, voters replicate, and every
         running voter counts as connected."""
         self.now += HEALTH_INTERVAL
-        for pod in self.pods():
-            if pod.terminating:
-                self.kill(pod)
         self.kube.reap(pods=True)
         self.etcd.replicate(learners=False)
         for member in self.etcd.members.values():
             member.proven = member.up
+
+    def settle(self) -> None:
+        """Between two passes of a calm world: every process that can start does, learners
+        catch up, a health interval passes."""
+        self.start_all()
+        self.catch_up()
+        self.tick()
 
     def resize(self, size: int) -> None:
         self.cluster = self.cluster.model_copy(
@@ -227,53 +222,20 @@ class World:
         faults, until the planner reports Steady (or `passes` run out)."""
         action: Action | None = None
         for _ in range(passes):
-            self.start_all()
-            self.catch_up()
-            self.tick()
+            self.settle()
             action = await self.reconcile()
-            if action.reason == "Steady":
+            if isinstance(action, Steady):
                 break
         assert action is not None
         return action
 
-    # What a test asserts.
-
-    def problems(self) -> list[str]:
-        """How the world differs from a converged cluster at spec.size (empty when it is)."""
-        etcd = self.etcd
-        found = []
-        voters, learners = etcd.voters, etcd.learners
-        if len(voters) != self.size or learners:
-            found.append(f"{len(voters)} voters and {len(learners)} learners, want {self.size}")
-        found += [f"member {m.pod} is down" for m in etcd.members.values() if not m.up]
-        members = sorted(str(m.pod) for m in etcd.members.values())
-        pods = sorted(self.kube.pods)
-        if pods != members or any(p.terminating for p in self.kube.pods.values()):
-            found.append(f"pods {pods} are not the members' {members}")
-        volumes = sorted(self.kube.pvcs)
-        if volumes != (members if self.pvc else []):
-            found.append(f"volumes {volumes}, members {members}")
-        services = sorted(self.kube.services)
-        if services != sorted((self.cluster.name, naming.client_service_name(self.cluster.name))):
-            found.append(f"services {services}")
-        leader = etcd.leader_member()
-        if leader is None:
-            found.append("no leader")
-        elif any(m.revision != leader.revision for m in etcd.members.values()):
-            found.append("members at different revisions after replication")
-        return found
-
-    def describe(self) -> str:
-        """The world in a few lines, for failure messages."""
-        lines = [f"size {self.size}, leader {self.etcd.leader:x}, committed {self.etcd.committed}"]
-        for m in sorted(self.etcd.members.values(), key=lambda m: str(m.pod)):
-            kind = "learner" if m.learner else "voter"
-            lines.append(f"  member {m.pod} {kind} up={m.up} rev={m.revision} name={m.name!r}")
-        for p in self.pods():
-            lines.append(
-                f"  pod {p.name} {p.initial_state} ip={p.ip} running={p.running} "
-                f"terminating={p.terminating} crash={p.crash_loop}"
-            )
-        lines += [f"  pvc {v.name} terminating={v.terminating}" for v in self.kube.pvcs.values()]
-        lines.append(f"  last passes: {self.passes[-8:]}")
-        return "\n".join(lines)
+    async def crash_at(self, fault: str, passes: int = 40) -> Action:
+        """Passes as in `converge`, each dying at `fault`, until one gets there: the action
+        that crashed."""
+        for _ in range(passes):
+            self.settle()
+            crashes = self.crashes
+            action = await self.reconcile(fault=fault)
+            if self.crashes > crashes:
+                return action
+        raise AssertionError(f"no pass reached {fault}: {self.passes[-8:]}")

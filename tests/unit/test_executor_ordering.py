@@ -124,10 +124,10 @@ def test_every_fault_point_belongs_to_an_action() -> None:
     assert {p for points in FAULT_POINTS_OF.values() for p in points} == set(FAULT_POINTS)
 
 
-async def crashed_world(point: str, pvc: bool, stray_crash_loops: bool = False) -> World:
+async def crashed_world(point: str, pvc: bool) -> World:
     """A world whose operator died at `point`: bootstrapping 3 members for the seed's point,
     growing 1 → 3 for MemberAdd, pod and promotion points, shrinking 3 → 1 for removals."""
-    world = World(3, pvc, stray_crash_loops=stray_crash_loops)
+    world = World(3, pvc)
     if point != "after-seed-pod-create":
         shrink = "remove" in point or "delete" in point
         world.resize(3 if shrink else 1)
@@ -148,8 +148,3 @@ async def test_a_crash_at_each_fault_point_converges(point: str, pvc: bool) -> N
     created = [name for change, name in journal if change == "pod-create"]
     assert len(set(created)) == len(created), journal  # no pod made twice
     assert set(new) <= set(created), journal  # every member added got its pod
-
-
-async def test_a_crash_after_member_remove_converges_when_the_removed_member_restarts() -> None:
-    world = await crashed_world("after-member-remove", pvc=False, stray_crash_loops=True)
-    await assert_converges(world)
