@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", default="", help="ignore events before this RFC 3339 time")
     parser.add_argument("--operator-pid", type=int, help="fail when this process is gone")
     parser.add_argument("--operator-log", default="", help="shown when the operator exits")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds; a last resort")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds; a last resort")
     return wait(parser.parse_args(argv))
 
 
