@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
 from controller.common.resources import PODS
-from controller.runtime.clock import FakeClock
+from controller.runtime.clock import FakeClock, settle_loop
 from controller.runtime.logs import ContextFilter, context_fields
 from controller.runtime.manager import Controller, Manager
 from controller.runtime.metrics import REGISTRY
@@ -132,6 +133,29 @@ async def test_each_pass_logs_with_its_own_reconcile_id() -> None:
     assert {c["controller"] for c in contexts} == {"t-logs"}
     assert contexts[0]["reconcile_id"] != contexts[1]["reconcile_id"]
     assert context_fields() == {}  # nothing leaks out of a pass
+
+
+async def test_ensure_task_enqueues_the_key_when_the_task_ends() -> None:
+    mgr = Manager(None, namespace="ns", clock=FakeClock())  # type: ignore[arg-type]
+    ctrl = mgr.add_controller(Scripted("t-task"))
+    mgr.tasks.open()  # as when leading
+    succeed, fail, cancel = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def failing() -> None:
+        await fail.wait()
+        raise RuntimeError("upload failed")
+
+    assert ctrl.ensure_task("backup ns/a", "ns/a", succeed.wait).running
+    ctrl.ensure_task("backup ns/b", "ns/b", failing)
+    ctrl.ensure_task("backup ns/c", "ns/c", cancel.wait)
+    await settle_loop()
+    assert len(ctrl.queue) == 0  # running: nothing to see yet
+    succeed.set()
+    fail.set()
+    mgr.tasks.cancel("backup ns/c")  # cancelled: whoever cancelled knows
+    await settle_loop()
+    assert [await ctrl.queue.get() for _ in range(len(ctrl.queue))] == ["ns/a", "ns/b"]
+    ctrl.queue.shut_down()
 
 
 def test_cache_reads_are_copies_and_filter_by_labels() -> None:
