@@ -384,6 +384,10 @@ _TLS_FAILURES: tuple[tuple[str, str], ...] = (
     ("TSI_DATA_CORRUPTED", "the member refused the client certificate (none, or an untrusted CA)"),
     ("Handshake read failed", "the member hung up in the TLS handshake (does it serve plaintext?)"),
     ("andshake failed", "the TLS handshake failed"),
+    (
+        "security handshaker",
+        "the client's own material is unusable (not PEM, or key and cert differ)",
+    ),
 )
 
 

@@ -232,6 +232,11 @@ def _untrusted_client_cert(pki: PKI) -> TLSMaterial:
     return TLSMaterial(pki.client.ca, stranger.cert, stranger.key)
 
 
+def _mismatched_key(pki: PKI) -> TLSMaterial:
+    other = pki.ca.issue("other", "clientAuth").material()
+    return TLSMaterial(pki.client.ca, pki.client.cert, other.key)
+
+
 def _wrong_ca(pki: PKI) -> TLSMaterial:
     return TLSMaterial(pki.stranger.cert.read_bytes(), pki.client.cert, pki.client.key)
 
@@ -242,6 +247,7 @@ TLS_FAILURES = [
     ("no client certificate", _without_client_cert, None, TLSFailure, "refused the client cert"),
     ("client cert of another CA", _untrusted_client_cert, None, TLSFailure, "refused the client"),
     ("certificate names another host", lambda p: p.client, "x.example", TLSFailure, "not name"),
+    ("client key of another cert", _mismatched_key, None, TLSFailure, "own material is unusable"),
     ("plaintext client", lambda p: None, None, Unavailable, "Socket closed"),
 ]
 

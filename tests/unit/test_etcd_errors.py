@@ -92,6 +92,12 @@ CASES: list[tuple[Code, str, bool, type[EtcdClientError]]] = [
         True,
         TLSFailure,
     ),
+    (
+        Code.UNAVAILABLE,
+        dial("UNKNOWN: ipv4:127.0.0.1:1: Failed to create security handshaker."),
+        True,
+        TLSFailure,
+    ),
     # A plaintext client at a TLS member only sees the connection closed.
     (Code.UNAVAILABLE, dial("UNAVAILABLE: ipv4:127.0.0.1:1: Socket closed"), False, Unavailable),
     (Code.PERMISSION_DENIED, "etcdserver: permission denied", False, EtcdClientError),
