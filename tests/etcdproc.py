@@ -241,6 +241,10 @@ class EtcdProc:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
 
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
             return ""

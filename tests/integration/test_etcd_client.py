@@ -301,7 +301,8 @@ async def test_silent_listener_fails_after_the_timeout() -> None:
             took, error = await timed(client.status())
     assert isinstance(error, Unavailable) and "no answer within" in str(error), error
     print(f"\nsilent listener: Unavailable after {took:.3f}s (timeout {SHORT}s)")
-    assert SHORT <= took < SHORT + 3  # the timer's lateness on a loaded machine
+    # asyncio's timer may fire up to its clock resolution early, and late on a loaded machine.
+    assert SHORT * 0.95 <= took < SHORT + 3
 
 
 # --- EtcdPool ---------------------------------------------------------------------------------
@@ -350,6 +351,28 @@ async def test_pool_replaces_the_channel_when_tls_material_changes(
     assert await pool.client(m0.endpoint, material) is not old
 
 
+async def test_pool_concurrent_callers_after_a_rotation_share_one_channel(
+    etcd: LocalEtcd, pool: EtcdPool, pki: PKI
+) -> None:
+    """Two passes asking at once with new material share one new channel; a call in flight
+    on the old one fails as that call (EtcdClientError), not as its caller's cancellation."""
+    [m0] = etcd.cluster(1, pki.ca)
+    old = await pool.client(m0.endpoint, pki.client)
+    m0.pause()
+    in_flight = asyncio.ensure_future(old.member_list())
+    await asyncio.sleep(0)  # let it reach gRPC
+    renewed = pki.ca.issue("operator-renewed", "clientAuth").material()
+    a, b = await asyncio.gather(
+        pool.client(m0.endpoint, renewed), pool.client(m0.endpoint, renewed)
+    )
+    assert a is b and old.closed
+    assert pool.opened == 2 and len(pool) == 1
+    with pytest.raises(EtcdClientError, match="closed during the call"):
+        await in_flight
+    m0.resume()
+    assert [m.name for m in await a.member_list()] == ["m0"]
+
+
 async def test_pool_all_members_hung_costs_one_timeout(etcd: LocalEtcd, pool: EtcdPool) -> None:
     members = etcd.cluster(3)
     endpoints = [m.endpoint for m in members]
@@ -372,7 +395,7 @@ async def test_pool_all_members_hung_costs_one_timeout(etcd: LocalEtcd, pool: Et
         f" statuses {took_statuses:.2f}s, member_list on new channels {took_fresh:.2f}s"
     )
     for took in (took_list, took_statuses, took_fresh):
-        assert SHORT <= took < 2 * SHORT  # one timeout, not three
+        assert SHORT * 0.95 <= took < 2 * SHORT  # one timeout, not three
 
 
 async def test_pool_all_members_stopped_fails_at_once(etcd: LocalEtcd, pool: EtcdPool) -> None:
@@ -392,11 +415,11 @@ async def test_pool_answers_from_the_member_that_is_up(etcd: LocalEtcd) -> None:
     members = etcd.cluster(3)
     pool = EtcdPool()  # the operator's timeout: the answer must not wait for it
     try:
-        statuses = await pool.statuses([m.endpoint for m in members], None)
-        by_id = {s.member_id: m for m, s in zip(members, statuses.values(), strict=True)}
-        leader = next(iter(statuses.values()))
-        assert isinstance(leader, EndpointStatus)
-        hung = next(m for i, m in by_id.items() if i != leader.leader)
+        statuses = list((await pool.statuses([m.endpoint for m in members], None)).values())
+        assert all(isinstance(s, EndpointStatus) for s in statuses)
+        leader = statuses[0].leader
+        followers = [m for m, s in zip(members, statuses, strict=True) if s.member_id != leader]
+        hung = followers[0]
         up = next(m for m in members if m is not hung)
         hung.pause()
         with socket.socket() as silent:
