@@ -17,7 +17,7 @@ def problems(world: World) -> list[str]:
     found += [f"member {m.pod} is down" for m in etcd.members.values() if not m.up]
     members = sorted(str(m.pod) for m in etcd.members.values())
     pods = sorted(world.kube.pods)
-    if pods != members or any(p.terminating for p in world.kube.pods.values()):
+    if pods != members or any(p.terminating or p.evicted for p in world.kube.pods.values()):
         found.append(f"pods {pods} are not the members' {members}")
     volumes = sorted(world.kube.pvcs)
     if volumes != (members if world.pvc else []):
@@ -43,7 +43,7 @@ def describe(world: World) -> str:
     for p in world.pods():
         lines.append(
             f"  pod {p.name} {p.initial_state} ip={p.ip} running={p.running} "
-            f"terminating={p.terminating} crash={p.crash_loop}"
+            f"terminating={p.terminating} evicted={p.evicted} crash={p.crash_loop}"
         )
     lines += [f"  pvc {v.name} terminating={v.terminating}" for v in world.kube.pvcs.values()]
     lines.append(f"  violations: {world.violations}")

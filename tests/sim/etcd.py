@@ -235,12 +235,13 @@ class SimEtcd:
         return SimEtcdClient(self, endpoint.address.rsplit(":", 1)[0])
 
     async def member_list(
-        self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None
+        self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None, linearizable: bool = True
     ) -> tuple[Endpoint, list[Member]]:
         errors = []
         for endpoint in endpoints:
             try:
-                return endpoint, await (await self.client(endpoint, tls)).member_list()
+                client = await self.client(endpoint, tls)
+                return endpoint, await client.member_list(linearizable)
             except EtcdClientError as exc:
                 errors.append(str(exc))
         raise Unavailable("; ".join(errors) or "no member endpoint to ask")
@@ -280,11 +281,14 @@ class SimEtcdClient:
     def _record(self, change: str, member: SimMember) -> None:
         self.etcd.journal.append((change, member.pod or f"{member.id:x}"))
 
-    async def member_list(self) -> list[Member]:
-        if self._serving().learner:
+    async def member_list(self, linearizable: bool = True) -> list[Member]:
+        """Linearizable: through the leader, so only from a voter of a cluster with quorum.
+        Otherwise the member's own view, which here is always the current membership."""
+        serving = self._serving()
+        if linearizable and serving.learner:
             raise EtcdClientError("etcdserver: rpc not supported for learner")
-        if not self.state.has_quorum():
-            raise Unavailable(f"{self.ip}: context deadline exceeded")  # a linearizable read
+        if linearizable and not self.state.has_quorum():
+            raise Unavailable(f"{self.ip}: context deadline exceeded")
         return [self._wire(m) for m in sorted(self.state.members.values(), key=lambda m: m.id)]
 
     def _wire(self, m: SimMember) -> Member:

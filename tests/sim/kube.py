@@ -2,10 +2,11 @@
 
 It answers like the real one where the executor can tell: creating an existing name (a
 terminating object's too) is 409 AlreadyExists, deleting a missing one 404 NotFound. A
-deleted pod terminates (its etcd process stops at once) and is gone at the next `reap`; a PVC
-deleted while a pod still mounts it waits for that pod (the pvc-protection finalizer), and
-observe does not see it meanwhile (it skips objects being deleted). A created pod has no IP
-and no process: the world starts it later, and only once its PVC exists.
+deleted pod terminates (its etcd process stops at once) and is gone, its emptyDir with it, at
+the next `reap`; a PVC deleted while a pod still mounts it waits for that pod (the
+pvc-protection finalizer), and observe does not see it meanwhile (it skips objects being
+deleted). A created pod has no IP and no process: the world starts it later, and only once
+its PVC exists.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class DataDir:
     member_id: int | None = None
     revision: int = 0
 
+    def destroy(self) -> None:
+        """The volume is gone (an emptyDir with its pod, a deleted PVC): nothing is left."""
+        self.member_id, self.revision = None, 0
+
 
 @dataclass
 class SimPod:
@@ -43,6 +48,7 @@ class SimPod:
     ip: str | None = None  # assigned when it is first scheduled
     running: bool = False  # its etcd process
     crash_loop: str | None = None  # why its process keeps exiting (CrashLoopBackOff)
+    evicted: bool = False  # phase Failed: its containers stopped for good, emptyDir removed
     terminating: bool = False
 
 
@@ -140,9 +146,15 @@ class SimKube:
         """Deletions complete: terminating pods when `pods` (their grace period is over),
         then terminating PVCs no pod mounts any longer."""
         if pods:
+            for pod in self.pods.values():
+                if pod.terminating:
+                    pod.empty_dir.destroy()
             self.pods = {n: p for n, p in self.pods.items() if not p.terminating}
         mounted = {p.claim for p in self.pods.values()}
-        self.pvcs = {n: v for n, v in self.pvcs.items() if not v.terminating or n in mounted}
+        for name, pvc in list(self.pvcs.items()):
+            if pvc.terminating and name not in mounted:
+                pvc.data.destroy()
+                del self.pvcs[name]
 
     def data_dir(self, pod: SimPod) -> DataDir | None:
         """Where the pod's etcd keeps its data; None while its PVC does not exist."""
@@ -181,10 +193,10 @@ class SimCache:
         if pod.terminating:
             meta["deletionTimestamp"] = DELETED_AT
         ready = "True" if self.ready(pod) else "False"
-        status: Obj = {
-            "phase": "Running" if pod.ip else "Pending",
-            "conditions": [{"type": "Ready", "status": ready}],
-        }
+        phase = "Failed" if pod.evicted else "Running" if pod.ip else "Pending"
+        status: Obj = {"phase": phase, "conditions": [{"type": "Ready", "status": ready}]}
+        if pod.evicted:
+            status["reason"] = "Evicted"
         if pod.ip:
             status["podIP"] = pod.ip
         if pod.crash_loop:

@@ -25,6 +25,9 @@ class Kind(StrEnum):
     TICK = "tick"  # a health interval passes; terminating pods are gone
     LEADER = "leader"  # leadership moves to the n-th voter in sync
     RESIZE = "resize"  # spec.size becomes 1 + n % MAX_SIZE
+    DELETE = "delete"  # someone deletes the n-th pod
+    EVICT = "evict"  # the kubelet evicts the n-th pod
+    RESTART_ALL = "restart-all"  # every pod is deleted (nodes rebooted)
 
 
 Event = tuple[Kind, int]
@@ -51,7 +54,13 @@ def happen(world: World, event: Event) -> None:
             world.transfer_leadership(n)
         case Kind.RESIZE:
             world.resize(1 + n % MAX_SIZE)
-        case Kind.START | Kind.KILL:
+        case Kind.DELETE if pods:
+            world.delete(pods[n % len(pods)])
+        case Kind.EVICT if pods:
+            world.evict(pods[n % len(pods)])
+        case Kind.RESTART_ALL:
+            world.restart_all()
+        case Kind.START | Kind.KILL | Kind.DELETE | Kind.EVICT:
             pass  # no pod yet
     world.safety.check_world()
 

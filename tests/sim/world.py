@@ -32,11 +32,12 @@ from controller.etcdcluster.planner import (
     Steady,
     plan,
 )
+from controller.etcdcluster.status import desired_status
 from controller.runtime import faults
 from controller.runtime.cache import Cache
 from controller.runtime.events import ObjectRef
 from tests.seed import CLUSTER, DELETE, Doc, load_seed, set_field
-from tests.sim.etcd import EtcdState, SimEtcd
+from tests.sim.etcd import EtcdState, SimEtcd, quorum
 from tests.sim.kube import SimCache, SimKube, SimPod, tls_secrets
 from tests.sim.safety import Safety
 
@@ -129,7 +130,7 @@ class World:
         """The kubelet (re)starts the pod's etcd process, once its volume exists. (A removed
         member's process exits at once: its pod shows CrashLoopBackOff.)"""
         data = self.kube.data_dir(pod)
-        if pod.running or pod.terminating or data is None:
+        if pod.running or pod.terminating or pod.evicted or data is None:
             return
         if pod.ip is None:
             self._ips += 1
@@ -147,6 +148,38 @@ class World:
         if pod.running:
             pod.running = False
             self.etcd.stop(pod.name)
+
+    def delete(self, pod: SimPod) -> None:
+        """Someone else deletes the pod (kubectl, a node drain); its PVC stays."""
+        if not pod.terminating and self._survivable(pod):
+            pod.terminating = True
+            self.kill(pod)
+
+    def evict(self, pod: SimPod) -> None:
+        """The kubelet evicts the pod: phase Failed for good, its emptyDir removed."""
+        if not pod.terminating and not pod.evicted and self._survivable(pod):
+            pod.evicted = True
+            self.kill(pod)
+            pod.empty_dir.destroy()
+
+    def restart_all(self) -> None:
+        """Every pod is deleted at once (nodes rebooted), as far as that is survivable."""
+        for pod in self.pods():
+            self.delete(pod)
+
+    def _survivable(self, pod: SimPod) -> bool:
+        """Losing the pod leaves the data of a quorum of voters. Always so on PVCs; with
+        emptyDir the pod's data goes with it, and an etcd that lost a majority of its
+        members' data needs disaster recovery (a backup): not what these tests are about."""
+        if self.pvc:
+            return True
+        kept = {
+            p.empty_dir.member_id
+            for p in self.kube.pods.values()
+            if p is not pod and not p.terminating and not p.evicted
+        }
+        voters = self.etcd.voters
+        return sum(m.id in kept for m in voters) >= quorum(len(voters))
 
     def catch_up(self) -> None:
         """Learners (and lagging voters) receive the leader's log."""
@@ -208,6 +241,7 @@ class World:
             try:
                 outcome: Outcome = await self.executor.apply(observed, action)
                 fate = type(outcome).__name__
+                self._write_status(observed, action)  # as the reconciler: after applying
             except faults.InjectedFault:
                 self.crashes += 1
                 fate = f"crashed at {fault}"
@@ -216,6 +250,11 @@ class World:
         self.passes.append(f"{action.reason}: {fate}")
         self.safety.check_world()
         return action
+
+    def _write_status(self, observed: Observed, action: Action) -> None:
+        """The planner reads the status it wrote (e.g. whether members ever existed)."""
+        status = desired_status(observed, action, self.cluster.status, self.now)
+        self.cluster = self.cluster.model_copy(update={"status": status})
 
     async def converge(self, passes: int = 80) -> Action:
         """Processes start, learners catch up and time passes between passes, with no

@@ -41,6 +41,18 @@ LIVELY = (
     Kind.LEADER,
     Kind.RESIZE,
 )
+# Pods lost underneath the operator (deleted, evicted, every one at once) while it resizes:
+# members come back on their volumes, or are replaced when their data went with the pod.
+LOSSY = (
+    *[Kind.START_ALL] * 3,
+    *[Kind.TICK] * 2,
+    Kind.CATCH_UP,
+    Kind.KILL,
+    Kind.DELETE,
+    Kind.EVICT,
+    Kind.RESTART_ALL,
+    Kind.RESIZE,
+)
 # Size changes one after another (1 → 3 → 5 → 3 → 1 ...) while members die and restart.
 RESIZING = (*[Kind.RESIZE] * 3, *[Kind.START_ALL] * 3, *[Kind.TICK] * 2, Kind.CATCH_UP, Kind.KILL)
 
@@ -68,8 +80,11 @@ async def _run(world: World, history: Sequence[Step], converged_first: bool) -> 
     for i, step in enumerate(history):
         await play(world, step)
         assert not world.violations, f"after step {i} {step}:\n{describe(world)}"
-    for crashed in {p for p in world.passes if "crashed at" in p}:
-        event(crashed)  # `pytest --hypothesis-show-statistics` shows how often each fires
+    # `pytest --hypothesis-show-statistics` shows how often each action ran and crashed.
+    for fate in {p.partition(": ")[0] for p in world.passes} | {
+        p for p in world.passes if "crashed at" in p
+    }:
+        event(fate)
     await assert_converges(world)
     status = desired_status(await world.observe(), Steady(), ClusterStatus(), world.now)
     assert status.phase == ClusterPhase.RUNNING and status.size == world.size
@@ -167,3 +182,9 @@ async def test_a_second_seed_over_volumes_is_caught() -> None:
     assert "while the cluster has members" in broken
     world.start_all()
     assert "bootstrapped a second cluster" in "\n".join(world.violations)
+
+
+@settings(SETTINGS, max_examples=700)
+@given(pvc=st.booleans(), size=sizes, seed=seeds, history=steps(LOSSY))
+def test_cluster_losing_pods_heals(pvc: bool, size: int, seed: int, history: list[Step]) -> None:
+    run(World(size, pvc, seed), history, converged_first=True)
