@@ -39,6 +39,7 @@ class Options:
     graceful_shutdown_timeout: float
     kube_api_qps: float
     kube_api_burst: int
+    quorum_loss_grace_period: float
 
 
 def env_name(flag: str) -> str:
@@ -104,6 +105,12 @@ def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse
     add("--kube-api-qps", "20", "API requests/s, client-side (negative: no limit)", type=float)
     add("--kube-api-burst", "30", "API requests at once before the qps applies", type=int)
     add("--graceful-shutdown-timeout", "30", None, type=float)
+    add(
+        "--quorum-loss-grace-period",
+        "120",
+        "seconds a cluster that lost quorum for good waits before recovering from a survivor",
+        type=float,
+    )
     return p
 
 
@@ -160,4 +167,5 @@ def parse_options(
         graceful_shutdown_timeout=float(a.graceful_shutdown_timeout),
         kube_api_qps=float(a.kube_api_qps),
         kube_api_burst=int(a.kube_api_burst),
+        quorum_loss_grace_period=float(a.quorum_loss_grace_period),
     )

@@ -99,6 +99,7 @@ class EndpointStatus:
     db_size: int
     is_learner: bool
     errors: tuple[str, ...]
+    revision: int = 0  # the member's own key-value revision (answered without quorum)
 
 
 class EtcdClientError(Exception):
@@ -177,8 +178,12 @@ class EtcdClient:
     ) -> None:
         await self.close()
 
-    async def member_list(self) -> list[Member]:
-        resp = await self._call(lambda c, _: c.member_list(linearizable=True, timeout=self.timeout))
+    async def member_list(self, linearizable: bool = True) -> list[Member]:
+        """The membership; linearizable=False is the member's own view, answered even
+        without quorum (what quorum-loss recovery reads)."""
+        resp = await self._call(
+            lambda c, _: c.member_list(linearizable=linearizable, timeout=self.timeout)
+        )
         return [_member(m) for m in resp.members]
 
     async def member_add(self, peer_urls: Sequence[str], is_learner: bool) -> Member:
@@ -211,6 +216,7 @@ class EtcdClient:
             db_size=resp.dbSize,
             is_learner=resp.isLearner,
             errors=tuple(resp.errors),
+            revision=resp.header.revision,
         )
 
     async def _call(self, rpc: Callable[[ClusterService, MaintenanceService], Awaitable[T]]) -> T:
@@ -304,7 +310,7 @@ class EtcdPool:
             await pooled.client.close()
 
     async def member_list(
-        self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None
+        self, endpoints: Sequence[Endpoint], tls: TLSMaterial | None, linearizable: bool = True
     ) -> tuple[Endpoint, list[Member]]:
         """The member list from whichever endpoint answers first (all are asked at once)."""
         if not endpoints:
@@ -312,7 +318,7 @@ class EtcdPool:
 
         async def ask(endpoint: Endpoint) -> tuple[Endpoint, list[Member]]:
             client = await self.client(endpoint, tls)
-            return endpoint, await client.member_list()
+            return endpoint, await client.member_list(linearizable)
 
         pending = {asyncio.ensure_future(ask(e)) for e in endpoints}
         errors: list[EtcdClientError] = []

@@ -30,8 +30,7 @@ from controller.clients.etcd import (
 from controller.clients.kube import ApiError, Resource
 from controller.common.resources import PODS, PVCS, SERVICES
 from controller.etcdcluster import naming, resources
-from controller.etcdcluster.observe import Observed, endpoint_of
-from controller.etcdcluster.planner import (
+from controller.etcdcluster.actions import (
     Action,
     AddLearner,
     AllMembersLost,
@@ -43,14 +42,18 @@ from controller.etcdcluster.planner import (
     DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
+    FinishOperation,
     Paused,
     Peers,
     PromoteLearner,
+    RecordOperation,
     RemoveMember,
     RestartMember,
     Steady,
+    StopMember,
     Wait,
 )
+from controller.etcdcluster.observe import Observed, endpoint_of
 from controller.runtime.events import NORMAL, ObjectRef
 from controller.runtime.faults import fault_point
 from controller.runtime.store import Obj
@@ -111,8 +114,16 @@ class Executor:
     async def apply(self, obs: Observed, action: Action) -> Outcome:
         cluster = obs.cluster
         match action:
-            case Steady() | Paused() | Wait() | BadSpec() | AllMembersLost():
-                return Applied()  # nothing to apply: the status reports them
+            case (
+                Steady()
+                | Paused()
+                | Wait()
+                | BadSpec()
+                | AllMembersLost()
+                | RecordOperation()
+                | FinishOperation()
+            ):
+                return Applied()  # nothing to apply here: the status write is the action
             case CreateService(which="headless"):
                 await self._create(SERVICES, resources.headless_service(cluster))
             case CreateService():
@@ -124,10 +135,17 @@ class Executor:
             case CreateMemberPod(pod=pod, peers=peers):
                 log.info("creating pod of member %s", pod)
                 await self._create_member(cluster, pod, peers)
-            case RestartMember(pod=pod, peers=peers):
+            case RestartMember(pod=pod, peers=peers, force_new_cluster=force):
                 log.info("recreating the pod of member %s on its volume", pod)
-                await self._create(PODS, resources.member_pod(cluster, pod, peers, "existing"))
-                await self._event(cluster, "MemberRestarted", f"pod of member {pod} recreated")
+                built = resources.member_pod(cluster, pod, peers, "existing", force)
+                await self._create(PODS, built)
+                flag = " with --force-new-cluster" if force else ""
+                await self._event(
+                    cluster, "MemberRestarted", f"pod of member {pod} recreated{flag}"
+                )
+            case StopMember(pod=pod):
+                log.info("deleting the pod of member %s to restart it", pod)
+                await self._delete(PODS, cluster, pod)
             case DeleteFailedPod(pod=pod):
                 log.info("deleting failed pod %s to recreate it", pod)
                 await self._delete(PODS, cluster, pod)

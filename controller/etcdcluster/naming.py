@@ -25,6 +25,8 @@ APP_LABEL = "app"
 APP_VALUE = "etcd"
 NODE_LABEL = "etcd_node"
 VERSION_ANNOTATION = "etcd.version"
+# On a pod started with --force-new-cluster (quorum-loss recovery), so the planner can tell.
+FORCE_NEW_CLUSTER_ANNOTATION = "etcd.database.coreos.com/force-new-cluster"
 
 
 def new_member_name(cluster: str) -> str:

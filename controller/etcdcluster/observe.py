@@ -5,9 +5,11 @@ spec names — come from the operator's cache: a steady pass makes no API reques
 view comes from the members themselves, reached at their pod IPs (with the member's DNS
 name for certificate checks) through a pool of long-lived connections: the member list is
 asked of every live member at once (first answer wins) and read linearizably, so a cluster
-without quorum yields no etcd view at all; then every member's status, in parallel. The
-whole etcd part runs under one deadline, so a fully-down cluster holds a worker for one
-timeout, not one per member.
+without quorum yields no etcd view; then every member's status, in parallel. Without
+quorum, the members' own (serializable) views are read instead, as `local`: what
+quorum-loss recovery decides from, never what membership changes act on. The whole etcd
+part runs under one deadline, so a fully-down cluster holds a worker for a bounded time,
+not one timeout per member.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class PodView:
     claim: str | None  # the PVC holding its data, None for an emptyDir
     version: str | None  # the etcd.version annotation it was created with
     stuck: str | None = None  # "<container>: <reason>: <message>" when it cannot start
+    forced: bool = False  # started with --force-new-cluster (quorum-loss recovery)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Observed:
     tls: TLSView = field(default_factory=TLSView)
     etcd: EtcdView | None = None
     etcd_error: str | None = None
+    local: EtcdView | None = None  # without quorum: the members' own views (no leader)
 
     @property
     def live_pods(self) -> tuple[PodView, ...]:
@@ -128,6 +132,7 @@ def pod_view(pod: Obj) -> PodView:
         claim=data_claim_name(pod),
         version=(meta.get("annotations") or {}).get(naming.VERSION_ANNOTATION),
         stuck=_stuck(status),
+        forced=(meta.get("annotations") or {}).get(naming.FORCE_NEW_CLUSTER_ANNOTATION) == "true",
     )
 
 
@@ -175,12 +180,9 @@ async def observe(cluster: EtcdCluster, cache: Cache, pool: EtcdPool) -> Observe
         return observed
     try:
         async with asyncio.timeout(ETCD_DEADLINE):
-            etcd = await observe_etcd(observed, pool)
+            return await observe_etcd(observed, pool)
     except TimeoutError:
         return replace(observed, etcd_error=f"no answer from etcd within {ETCD_DEADLINE:.0f}s")
-    except EtcdClientError as exc:
-        return replace(observed, etcd_error=str(exc))
-    return replace(observed, etcd=etcd)
 
 
 def secret_names(cluster: EtcdCluster) -> list[str]:
@@ -221,11 +223,25 @@ def endpoint_of(observed: Observed, pod: PodView) -> Endpoint:
     return Endpoint(address=f"{pod.ip}:{naming.CLIENT_PORT}", server_name=host)
 
 
-async def observe_etcd(observed: Observed, pool: EtcdPool) -> EtcdView:
-    """The member list (from the first member that answers) and each member's status."""
+async def observe_etcd(observed: Observed, pool: EtcdPool) -> Observed:
+    """etcd's view (the member list from the first member that answers, each member's
+    status), or without quorum the members' own views."""
     tls = observed.tls.client
-    live = [p for p in observed.live_pods if p.ip]
-    _, members = await pool.member_list([endpoint_of(observed, p) for p in live], tls)
+    endpoints = [endpoint_of(observed, p) for p in observed.live_pods if p.ip]
+    try:
+        _, members = await pool.member_list(endpoints, tls)
+        return replace(observed, etcd=await _view(observed, pool, members))
+    except EtcdClientError as exc:
+        error = str(exc)
+    try:
+        _, members = await pool.member_list(endpoints, tls, linearizable=False)
+    except EtcdClientError:
+        return replace(observed, etcd_error=error)
+    return replace(observed, etcd_error=error, local=await _view(observed, pool, members))
+
+
+async def _view(observed: Observed, pool: EtcdPool, members: list[Member]) -> EtcdView:
+    tls = observed.tls.client
     cluster = observed.cluster
     named = [(m, _pod_of(m, cluster)) for m in members]
     asked = {

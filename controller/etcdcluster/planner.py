@@ -12,6 +12,8 @@ Membership changes go one step at a time, learner first, and only on a healthy c
     restart     no quorum and member volumes without pods (every pod deleted, nodes
                 rebooted) → each member's pod again on its volume; the members find each
                 other from their own data. Never a new cluster over existing volumes.
+    recover     a majority of members lost their data: quorum-loss recovery from the
+                survivor with the highest revision (controller.etcdcluster.recovery).
     promote     a learner that started → MemberPromote (etcd refuses until it caught up)
     grow        voting members < size, all healthy, a leader, no learner → MemberAdd(learner)
     shrink      voting members > size, all healthy → MemberRemove one non-leader, then its
@@ -22,203 +24,44 @@ change: removing one of n healthy members leaves n-1 healthy of n-1, a majority.
 else waits, with a reason the status shows: an unreachable or leaderless cluster is never
 changed. A recorded operation (status.operation) is continued before anything else.
 
-The actions form a closed set, `Action`; the executor, the requeue policy and the status
-dispatch on it with `match` and `assert_never`, so mypy proves each one is handled.
+The actions (controller.etcdcluster.actions) form a closed set, `Action`, re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
-from typing import Literal
 
-from controller.etcdcluster import naming
-from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView
-
-Peers = tuple[tuple[str, str], ...]  # (member name, peer URL) for --initial-cluster
-
-
-class Requeue(Enum):
-    """When to look at the cluster again, in seconds (None: an event will bring it back)."""
-
-    ON_EVENT = None  # the action changed a watched object; its event requeues the cluster
-    PROGRESS = 1.0  # an action was applied: look at its effect right away
-    NOT_YET = 3.0  # members starting, a learner catching up, a leader being elected
-    BLOCKED = 15.0  # the user or a later lifecycle step must act
-    STEADY = 30.0
-
-
-class WaitReason(Enum):
-    """Why nothing can be done now, and how soon to look again."""
-
-    ETCD_UNREACHABLE = ("EtcdUnreachable", Requeue.NOT_YET)
-    VOLUMES_WITHOUT_PODS = ("VolumesWithoutPods", Requeue.BLOCKED)
-    FOREIGN_MEMBER = ("ForeignMember", Requeue.BLOCKED)
-    MEMBER_POD_TERMINATING = ("MemberPodTerminating", Requeue.NOT_YET)
-    MEMBER_CANNOT_START = ("MemberCannotStart", Requeue.BLOCKED)
-    LEARNER_STARTING = ("LearnerStarting", Requeue.NOT_YET)
-    UNHEALTHY = ("Unhealthy", Requeue.NOT_YET)
-    POD_TERMINATING = ("PodTerminating", Requeue.NOT_YET)
-    UNKNOWN_OPERATION = ("UnknownOperation", Requeue.BLOCKED)
-    QUORUM_AT_RISK = ("QuorumAtRisk", Requeue.NOT_YET)
-
-    def __init__(self, word: str, requeue: Requeue):
-        self.word = word
-        self.requeue = requeue
-
-
-@dataclass(frozen=True)
-class Steady:
-    reason = "Steady"
-
-
-@dataclass(frozen=True)
-class Paused:
-    reason = "Paused"
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Nothing safe to do until the world changes."""
-
-    why: WaitReason
-    message: str = ""
-
-    @property
-    def reason(self) -> str:
-        return self.why.word
-
-
-@dataclass(frozen=True)
-class BadSpec:
-    """The user must fix something (e.g. a missing Secret); nothing is changed meanwhile."""
-
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class CreateService:
-    which: Literal["headless", "client"]
-    reason = "CreateService"
-
-
-@dataclass(frozen=True)
-class CreateVolume:
-    """A member pod's data claim is missing (created pod first, or deleted underneath it)."""
-
-    pvc: str
-    reason = "CreateVolume"
-
-
-@dataclass(frozen=True)
-class BootstrapSeed:
-    """Create the first member, alone in its --initial-cluster. Its name derives from the
-    cluster's uid, so a repeated bootstrap (a crash, a stale cache) recreates the same seed
-    instead of seeding a second, separate cluster."""
-
-    pod: str
-    reason = "BootstrapSeed"
-
-
-@dataclass(frozen=True)
-class CreateMemberPod:
-    """etcd already knows this member (it was added); create its pod and volume."""
-
-    pod: str
-    peers: Peers
-    reason = "CreateMemberPod"
-
-
-@dataclass(frozen=True)
-class RestartMember:
-    """A started member's pod is gone but its volume holds its data: create the pod again
-    (same name, --initial-cluster-state=existing); etcd resumes from its data dir."""
-
-    pod: str
-    peers: Peers
-    reason = "RestartMember"
-
-
-@dataclass(frozen=True)
-class DeleteFailedPod:
-    """A member pod that will not run again (evicted, failed): delete it so that it can be
-    recreated on its volume. Its data is on the PVC (or, for emptyDir, already gone)."""
-
-    pod: str
-    reason = "DeleteFailedPod"
-
-
-@dataclass(frozen=True)
-class AllMembersLost:
-    """Every member and its data is gone (emptyDir pods deleted): a new cluster would be
-    empty, so the operator says so instead of bootstrapping one under the same name."""
-
-    reason = "AllMembersLost"
-
-
-@dataclass(frozen=True)
-class AddLearner:
-    """MemberAdd(isLearner) of a newly named member, then its pod with these peers + itself."""
-
-    peers: Peers
-    reason = "AddLearner"
-
-
-@dataclass(frozen=True)
-class PromoteLearner:
-    member_id: int
-    pod: str | None
-    reason = "PromoteLearner"
-
-
-@dataclass(frozen=True)
-class RemoveMember:
-    """MemberRemove, then delete the member's pod and volume."""
-
-    member_id: int
-    pod: str | None
-    reason = "RemoveMember"
-
-
-@dataclass(frozen=True)
-class DeleteStrayPod:
-    """A member pod etcd no longer (or never) lists, e.g. after a crash during shrink."""
-
-    pod: str
-    reason = "DeleteStrayPod"
-
-
-@dataclass(frozen=True)
-class DeleteStrayVolume:
-    pvc: str
-    reason = "DeleteStrayVolume"
-
-
-Action = (
-    Steady
-    | Paused
-    | Wait
-    | BadSpec
-    | CreateService
-    | CreateVolume
-    | BootstrapSeed
-    | CreateMemberPod
-    | RestartMember
-    | DeleteFailedPod
-    | AllMembersLost
-    | AddLearner
-    | PromoteLearner
-    | RemoveMember
-    | DeleteStrayPod
-    | DeleteStrayVolume
+from controller.etcdcluster import naming, recovery
+from controller.etcdcluster.actions import (
+    REPORTS,
+    Action,
+    AddLearner,
+    AllMembersLost,
+    BadSpec,
+    BootstrapSeed,
+    CreateMemberPod,
+    CreateService,
+    CreateVolume,
+    DeleteFailedPod,
+    DeleteStrayPod,
+    DeleteStrayVolume,
+    Paused,
+    Peers,
+    PromoteLearner,
+    RemoveMember,
+    Requeue,
+    RestartMember,
+    Steady,
+    Wait,
+    WaitReason,
 )
-# The actions that only report: nothing to apply.
-REPORTS = (Steady, Paused, Wait, BadSpec, AllMembersLost)
+from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView
+from controller.etcdcluster.recovery import RecoveryPolicy
+
+DEFAULT_POLICY = RecoveryPolicy()
 
 
-def plan(obs: Observed, now: datetime) -> Action:
+def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) -> Action:
     cluster = obs.cluster
     if cluster.spec.paused:
         return Paused()
@@ -227,8 +70,9 @@ def plan(obs: Observed, now: datetime) -> Action:
             "TLSSecretMissing", f"missing TLS secrets: {', '.join(obs.tls.missing_secrets)}"
         )
     operation = cluster.status.operation
-    if operation is not None:
-        # No operation type exists yet in this slice; the lifecycle adds them here.
+    if operation is not None:  # a recorded decision is continued before anything else
+        if operation.type == recovery.QUORUM_RECOVERY:
+            return recovery.resume(obs, operation, now, policy)
         return Wait(WaitReason.UNKNOWN_OPERATION, f"cannot continue operation {operation.type}")
     if cluster.name not in obs.services:
         return CreateService("headless")
@@ -242,7 +86,7 @@ def plan(obs: Observed, now: datetime) -> Action:
             return DeleteFailedPod(pod.name)
     stuck = [p for p in obs.live_pods if p.stuck]
     if obs.etcd is None:
-        return _without_etcd(obs, stuck)
+        return _without_etcd(obs, stuck, now)
     return _with_etcd(obs, obs.etcd, stuck)
 
 
@@ -250,7 +94,7 @@ def cannot_start(pods: list[PodView]) -> Wait:
     return Wait(WaitReason.MEMBER_CANNOT_START, "; ".join(f"{p.name}: {p.stuck}" for p in pods))
 
 
-def _without_etcd(obs: Observed, stuck: list[PodView]) -> Action:
+def _without_etcd(obs: Observed, stuck: list[PodView], now: datetime) -> Action:
     """No member answers with the member list: only pods on existing volumes, or a seed."""
     cluster = obs.cluster
     on_volumes = cluster.spec.pod.persistent_volume_claim_spec is not None
@@ -259,9 +103,11 @@ def _without_etcd(obs: Observed, stuck: list[PodView]) -> Action:
         # The members' data dirs hold the membership; --initial-cluster only has to name
         # them all (every volume is a member's, or a removed one's that etcd will refuse).
         names = sorted({*obs.pvcs, *(p.name for p in obs.live_pods)})
-        return RestartMember(
-            orphans[0], tuple((n, naming.member_peer_url(cluster, n)) for n in names)
-        )
+        peers = tuple((n, naming.member_peer_url(cluster, n)) for n in names)
+        return RestartMember(orphans[0], peers)
+    lost = recovery.detect(obs, now) if ran_before(obs) else None
+    if lost is not None:
+        return lost
     if stuck:
         return cannot_start(stuck)
     if obs.pods:
@@ -357,3 +203,31 @@ def keeps_quorum(etcd: EtcdView, victim: MemberView) -> bool:
     remaining = [v for v in etcd.voting if v.member.id != victim.member.id]
     healthy = sum(1 for v in remaining if v.healthy)
     return bool(remaining) and healthy >= len(remaining) // 2 + 1
+
+
+__all__ = [
+    "REPORTS",
+    "Action",
+    "AddLearner",
+    "AllMembersLost",
+    "BadSpec",
+    "BootstrapSeed",
+    "CreateMemberPod",
+    "CreateService",
+    "CreateVolume",
+    "DeleteFailedPod",
+    "DeleteStrayPod",
+    "DeleteStrayVolume",
+    "Paused",
+    "Peers",
+    "PromoteLearner",
+    "RemoveMember",
+    "Requeue",
+    "RestartMember",
+    "Steady",
+    "Wait",
+    "WaitReason",
+    "keeps_quorum",
+    "plan",
+    "removal_candidate",
+]

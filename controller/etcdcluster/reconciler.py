@@ -20,9 +20,7 @@ from api import ClusterStatus, EtcdCluster
 from controller.clients.kube import KubeClient
 from controller.common.resources import ETCD_CLUSTERS
 from controller.common.scope import is_managed
-from controller.etcdcluster.executor import Applied, Executor, NotYet, Outcome, cluster_ref
-from controller.etcdcluster.observe import observe
-from controller.etcdcluster.planner import (
+from controller.etcdcluster.actions import (
     REPORTS,
     Action,
     AddLearner,
@@ -35,15 +33,21 @@ from controller.etcdcluster.planner import (
     DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
+    FinishOperation,
     Paused,
     PromoteLearner,
+    RecordOperation,
     RemoveMember,
     Requeue,
     RestartMember,
     Steady,
+    StopMember,
     Wait,
-    plan,
 )
+from controller.etcdcluster.executor import Applied, Executor, NotYet, Outcome, cluster_ref
+from controller.etcdcluster.observe import observe
+from controller.etcdcluster.planner import DEFAULT_POLICY, plan
+from controller.etcdcluster.recovery import RecoveryPolicy
 from controller.etcdcluster.status import desired_status, status_events
 from controller.runtime.cache import Cache
 from controller.runtime.events import EventRecorder
@@ -63,12 +67,14 @@ class EtcdClusterReconciler:
         etcd: Any,
         events: EventRecorder,
         cluster_wide: bool,
+        recovery: RecoveryPolicy = DEFAULT_POLICY,
     ):
         self.cache = cache
         self.kube = kube
         self.etcd = etcd
         self.events = events
         self.cluster_wide = cluster_wide
+        self.recovery = recovery
         self.executor = Executor(kube, etcd, events)
         self._last_reason: dict[str, str] = {}
 
@@ -86,14 +92,14 @@ class EtcdClusterReconciler:
 
         observed = await observe(cluster, self.cache, self.etcd)
         now = datetime.now(UTC)
-        action = plan(observed, now)
+        action = plan(observed, now, self.recovery)
         self._log(key, action)
         outcome = await self.executor.apply(observed, action)
         if isinstance(outcome, NotYet):
             log.info("%s not applied yet: %s", action.reason, outcome.why)
         status = desired_status(observed, action, cluster.status, now)
         try:
-            await self._write_status(cluster, status)
+            await self._write_status(cluster, status, action)
         except StaleObject as exc:
             log.info("status not written, observing again: %s", exc)
             return Result(requeue=True)
@@ -108,7 +114,9 @@ class EtcdClusterReconciler:
             log.info("reconcile step %s", action.reason, extra=fields)
         self._last_reason[key] = action.reason
 
-    async def _write_status(self, cluster: EtcdCluster, status: ClusterStatus) -> None:
+    async def _write_status(
+        self, cluster: EtcdCluster, status: ClusterStatus, action: Action
+    ) -> None:
         before, after = wire_status(cluster.status), wire_status(status)
         if before == after:
             return
@@ -120,7 +128,7 @@ class EtcdClusterReconciler:
             cluster.metadata.resource_version,
             after,
         )
-        for type_, reason, message in status_events(cluster.status, status):
+        for type_, reason, message in status_events(cluster.status, status, action):
             await self.events.record(cluster_ref(cluster), type_, reason, message)
 
 
@@ -143,6 +151,9 @@ def requeue(action: Action, outcome: Outcome) -> Result:
             | DeleteStrayVolume()
             | DeleteFailedPod()
             | RestartMember()
+            | StopMember()
+            | RecordOperation()
+            | FinishOperation()
         ):
             return _after(Requeue.ON_EVENT)  # the created/deleted object's event
         case Steady():

@@ -112,6 +112,7 @@ def etcd_command(
     pod: str,
     initial_cluster: Sequence[tuple[str, str]],
     state: InitialClusterState,
+    force_new_cluster: bool = False,
 ) -> list[str]:
     spec = cluster.spec
     ns, domain = cluster.namespace, spec.pod.cluster_domain
@@ -131,6 +132,10 @@ def etcd_command(
         f"--initial-cluster-state={state}",
         f"--initial-cluster-token={cluster.metadata.uid or cluster.name}",
     ]
+    if force_new_cluster:
+        # Drops every other member from the membership this data dir holds: the survivor
+        # of a quorum loss becomes a one-member cluster with all its data.
+        cmd.append("--force-new-cluster")
     if spec.is_secure_peer:
         cmd += [
             "--peer-client-cert-auth=true",
@@ -170,12 +175,15 @@ def member_pod(
     pod: str,
     initial_cluster: Sequence[tuple[str, str]],
     state: InitialClusterState,
+    force_new_cluster: bool = False,
 ) -> Obj:
     """A member pod. `initial_cluster` lists (name, peer URL) of every member, this one too."""
     spec, policy = cluster.spec, cluster.spec.pod
     host = naming.member_host(pod, cluster.name, cluster.namespace, policy.cluster_domain)
     meta = _meta(cluster, pod, {**policy.labels, **naming.member_labels(cluster.name, pod)})
     meta["annotations"] = {**policy.annotations, naming.VERSION_ANNOTATION: spec.etcd_version}
+    if force_new_cluster:
+        meta["annotations"][naming.FORCE_NEW_CLUSTER_ANNOTATION] = "true"
     mounts = [{"name": DATA_VOLUME, "mountPath": DATA_MOUNT}]
     volumes: list[Obj] = [_data_volume(cluster, pod)]
     static = spec.static_tls
@@ -188,7 +196,7 @@ def member_pod(
     etcd: Obj = {
         "name": ETCD_CONTAINER,
         "image": spec.image,
-        "command": etcd_command(cluster, pod, initial_cluster, state),
+        "command": etcd_command(cluster, pod, initial_cluster, state, force_new_cluster),
         "ports": [
             {"name": "client", "containerPort": naming.CLIENT_PORT, "protocol": "TCP"},
             {"name": "peer", "containerPort": naming.PEER_PORT, "protocol": "TCP"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from controller.clients.etcd import EtcdPool
 from controller.common.ownership import (
     BY_CLUSTER,
@@ -13,6 +15,7 @@ from controller.common.resources import ETCD_CLUSTERS, PODS, PVCS, SECRETS, SERV
 from controller.common.scope import is_managed
 from controller.common.tls import BY_SECRET, secret_index
 from controller.etcdcluster.reconciler import EtcdClusterReconciler
+from controller.etcdcluster.recovery import RecoveryPolicy
 from controller.options import Options
 from controller.runtime.events import EventRecorder
 from controller.runtime.handler import any_object, to_referrers, to_self
@@ -45,6 +48,7 @@ def setup(mgr: Manager, opts: Options) -> None:
         EtcdPool(),
         EventRecorder(mgr.kube, COMPONENT),
         opts.cluster_wide,
+        RecoveryPolicy(grace=timedelta(seconds=opts.quorum_loss_grace_period)),
     )
     in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
     controller = mgr.add_controller(reconciler, workers=opts.workers)

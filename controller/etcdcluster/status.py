@@ -21,24 +21,28 @@ from api import (
     ClusterPhase,
     ClusterStatus,
     ConditionStatus,
+    Operation,
     find_condition,
     remove_condition,
     set_condition,
 )
 from controller.etcdcluster import naming
-from controller.etcdcluster.observe import Observed
-from controller.etcdcluster.planner import (
+from controller.etcdcluster.actions import (
     Action,
     AllMembersLost,
     BadSpec,
     DeleteFailedPod,
+    FinishOperation,
     Paused,
     PromoteLearner,
+    RecordOperation,
     RestartMember,
     Wait,
     WaitReason,
 )
-from controller.runtime.events import WARNING
+from controller.etcdcluster.observe import Observed
+from controller.etcdcluster.recovery import DETECTED
+from controller.runtime.events import NORMAL, WARNING
 
 AVAILABLE = ClusterConditionType.AVAILABLE.value
 PROGRESSING = ClusterConditionType.PROGRESSING.value
@@ -58,6 +62,10 @@ def desired_status(
     status.client_port = naming.CLIENT_PORT
     _members(obs, status)
     conditions = status.conditions
+    if isinstance(action, RecordOperation):
+        status.operation = action.operation
+    elif isinstance(action, FinishOperation):
+        status.operation = None
 
     etcd = obs.etcd
     available = etcd is not None and bool(etcd.leader)
@@ -87,13 +95,16 @@ def desired_status(
         set_condition(conditions, AVAILABLE, ConditionStatus.FALSE, reason, message, now)
 
     reached = at_size(obs)
-    progress = None if reached else progressing(obs, action)
+    progress = None if reached else progressing(obs, action, status.operation)
     if progress is None:
         remove_condition(conditions, PROGRESSING)
     else:
         set_condition(conditions, PROGRESSING, ConditionStatus.TRUE, *progress, now)
 
-    if reached and problem is None:
+    recovering = status.operation is not None and status.operation.phase != DETECTED
+    if recovering:
+        status.phase = ClusterPhase.RECOVERING
+    elif reached and problem is None:
         status.phase = ClusterPhase.RUNNING
     elif not ran:
         status.phase = ClusterPhase.CREATING
@@ -162,9 +173,17 @@ def _podless_volumes(obs: Observed) -> list[str]:
     return [pvc for pvc in obs.pvcs if obs.pod(pvc) is None]
 
 
-def progressing(obs: Observed, action: Action) -> Problem | None:
+def progressing(obs: Observed, action: Action, operation: Operation | None) -> Problem | None:
     """What the operator is changing while the cluster is not at size."""
     etcd = obs.etcd
+    if obs.cluster.status.operation is not None or isinstance(action, RecordOperation):
+        op = (
+            action.operation
+            if isinstance(action, RecordOperation)
+            else obs.cluster.status.operation
+        )
+        assert op is not None
+        return "Recovering", op.message or op.type
     if isinstance(action, RestartMember | DeleteFailedPod):
         return "Recovering", f"recreating the pod of member {action.pod}"
     if etcd is None:
@@ -187,10 +206,20 @@ def _lost_message(previous: ClusterStatus) -> str:
     )
 
 
-def status_events(previous: ClusterStatus, current: ClusterStatus) -> list[tuple[str, str, str]]:
-    """Warning Events (type, reason, message) for problems that appeared or changed:
-    the cluster Failed for a new reason, a new Degraded reason or message."""
+def status_events(
+    previous: ClusterStatus, current: ClusterStatus, action: Action | None = None
+) -> list[tuple[str, str, str]]:
+    """Events (type, reason, message) for what the status write just made true: a decision
+    recorded or an operation finished, the cluster Failed for a new reason, a new Degraded
+    reason or message (Warnings)."""
     events = []
+    if isinstance(action, RecordOperation):
+        op = action.operation
+        type_ = WARNING if op.phase == DETECTED else NORMAL
+        reason = "QuorumLost" if op.phase == DETECTED else f"{op.type}{op.phase}"
+        events.append((type_, reason, action.event))
+    elif isinstance(action, FinishOperation) and previous.operation is not None:
+        events.append((NORMAL, f"{previous.operation.type}Finished", action.message))
     if current.phase == ClusterPhase.FAILED and (
         previous.phase != ClusterPhase.FAILED or previous.reason != current.reason
     ):

@@ -6,9 +6,8 @@ from typing import get_args
 
 import pytest
 
-from api import ClusterStatus
-from controller.etcdcluster.executor import Applied, NotYet
-from controller.etcdcluster.planner import (
+from api import ClusterStatus, Operation
+from controller.etcdcluster.actions import (
     Action,
     AddLearner,
     AllMembersLost,
@@ -20,14 +19,18 @@ from controller.etcdcluster.planner import (
     DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
+    FinishOperation,
     Paused,
     PromoteLearner,
+    RecordOperation,
     RemoveMember,
     RestartMember,
     Steady,
+    StopMember,
     Wait,
     WaitReason,
 )
+from controller.etcdcluster.executor import Applied, NotYet
 from controller.etcdcluster.reconciler import requeue, wire_status
 from controller.runtime.reconcile import Result
 
@@ -49,6 +52,9 @@ SAMPLES: dict[type, tuple[Action, Result]] = {
     RestartMember: (RestartMember("b", ()), Result()),
     DeleteFailedPod: (DeleteFailedPod("b"), Result()),
     AllMembersLost: (AllMembersLost(), Result(requeue_after=15.0)),
+    StopMember: (StopMember("b"), Result()),
+    RecordOperation: (RecordOperation(Operation(type="QuorumRecovery"), "lost"), Result()),
+    FinishOperation: (FinishOperation("recovered"), Result()),
 }
 
 
