@@ -47,7 +47,7 @@ from controller.runtime.events import NORMAL, WARNING
 AVAILABLE = ClusterConditionType.AVAILABLE.value
 PROGRESSING = ClusterConditionType.PROGRESSING.value
 DEGRADED = ClusterConditionType.DEGRADED.value
-RAN = (ClusterPhase.RUNNING, ClusterPhase.SCALING, ClusterPhase.DEGRADED)
+RAN = (ClusterPhase.RUNNING, ClusterPhase.SCALING, ClusterPhase.DEGRADED, ClusterPhase.RECOVERING)
 Problem = tuple[str, str]  # (reason, message)
 
 
