@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the local environment's Go tools (control plane and two etcd minors) into a cache
-# outside the checkout, keyed by version, and points .local/bin at them. Reruns are no-ops.
+# Builds the local environment's Go tools (control plane, two etcd minors, the S3 server) into
+# a cache outside the checkout, keyed by version, and points .local/bin at them. Reruns are
+# no-ops. `hack/build-tools.sh etcd|kube|s3` builds one of them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -53,6 +54,19 @@ build_etcd() {
   ln -sfn "$out" "$bin/etcd-$minor"
 }
 
+build_versitygw() {
+  local out="$cache/versitygw-$VERSITYGW_VERSION"
+  if [ ! -f "$out/.complete" ]; then
+    log "building versitygw $VERSITYGW_VERSION (about 2 minutes cold)"
+    mkdir -p "$out"
+    # A released command: `go install pkg@version` builds it from its own go.mod and go.sum.
+    GOFLAGS= GOBIN="$out" go install -trimpath -ldflags "-s -w" \
+      "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+    touch "$out/.complete"
+  fi
+  ln -sfn "$out/versitygw" "$bin/versitygw"
+}
+
 start=$SECONDS
 what=${1:-all}
 if [ "$what" = all ] || [ "$what" = etcd ]; then
@@ -62,4 +76,5 @@ if [ "$what" = all ] || [ "$what" = etcd ]; then
   for cmd in etcd etcdctl etcdutl; do ln -sfn "etcd-$newest/$cmd" "$bin/$cmd"; done
 fi
 if [ "$what" = all ] || [ "$what" = kube ]; then build_kube; fi
+if [ "$what" = all ] || [ "$what" = s3 ]; then build_versitygw; fi
 log "tools ready in $((SECONDS - start))s"

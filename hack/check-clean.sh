@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # After `make cluster-down`: fails if the local environment left anything behind — a live
-# process started from this checkout's tools or node agent, a mount under .local/, an `eo-*`
-# network namespace, a host veth of a pod, or the bridge. (Zombies are not processes; they
-# wait for PID 1 to reap them.)
+# process started from this checkout's tools, node agent or S3 server, a mount under .local/,
+# an `eo-*` network namespace, a host veth of a pod, or the bridge. (Zombies are not
+# processes; they wait for PID 1 to reap them.)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 left=()
@@ -13,6 +13,8 @@ for pid in $(ls /proc | grep -E '^[0-9]+$'); do
   cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
   case "$cmd" in
   *"$ROOT/.local/bin/"* | *"-m nodeagent run"*"$ROOT"*) left+=("process $pid: $cmd") ;;
+  # The S3 server however started (e.g. from the tools cache): its data is under .local/.
+  *versitygw*"$ROOT/.local/s3"*) left+=("process $pid: $cmd") ;;
   esac
 done
 while read -r ns _; do [[ "$ns" == eo-* ]] && left+=("network namespace $ns"); done < <(ip netns list)

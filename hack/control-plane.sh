@@ -6,10 +6,12 @@
 #   hack/control-plane.sh restart component...
 #   hack/control-plane.sh status
 #
-# Components: etcd kube-apiserver kube-controller-manager kube-scheduler nodeagent.
-# State lives under .local/: pki/, run/*.pid, logs/*.log, etcd/ (the API's store).
-# The API server listens on the gateway address of the pod bridge, so both the host and the
-# pods (in their own network namespaces on that bridge) reach it at the same URL.
+# Components: etcd kube-apiserver kube-controller-manager kube-scheduler nodeagent s3.
+# State lives under .local/: pki/, run/*.pid, logs/*.log, etcd/ (the API's store), s3/ (the
+# S3 server's credentials, generated once, and its buckets).
+# The API server and the S3 server listen on the gateway address of the pod bridge, so both
+# the host and the pods (in their own network namespaces on that bridge) reach them at the
+# same URL.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOCAL="$ROOT/.local"
@@ -25,7 +27,10 @@ API_PORT=6443
 APISERVER="https://$GATEWAY:$API_PORT"
 STORE=http://127.0.0.1:12379
 NODES=${NODES:-3}
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nodeagent)
+S3_DIR="$LOCAL/s3"
+S3_ENDPOINT="http://$GATEWAY:7070"
+S3_REGION=us-east-1
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler nodeagent s3)
 
 log() { echo "control-plane: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -120,6 +125,19 @@ EOF
   chmod 600 "$LOCAL/kubeconfig"
 }
 
+# The S3 server's key pair, made once: the same files the seed's `aws` Secret holds
+# (AWS shared-file format, profile default; hack/s3-secret.sh copies them into the Secret).
+ensure_s3_credentials() {
+  mkdir -p "$S3_DIR"
+  if [ ! -f "$S3_DIR/credentials" ]; then
+    (umask 077 && printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+      "local$(openssl rand -hex 8)" "$(openssl rand -hex 20)" >"$S3_DIR/credentials")
+  fi
+  [ -f "$S3_DIR/config" ] || printf '[default]\nregion = %s\n' "$S3_REGION" >"$S3_DIR/config"
+}
+
+s3_credential() { awk -F' = ' -v k="$1" '$1 == k { print $2 }' "$S3_DIR/credentials"; }
+
 write_env() {
   cat >"$LOCAL/env" <<EOF
 # Sourceable: everything a test or a user needs to reach the local environment.
@@ -135,7 +153,13 @@ export SERVICE_CIDR=$SERVICE_CIDR
 export CLUSTER_DNS=$GATEWAY
 export CLUSTER_DOMAIN=cluster.local
 export API_STORE_ENDPOINT=$STORE
+# The S3 server, in the AWS SDKs' own variables (botocore, aws-cli and the Go SDK read them).
+export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+export AWS_ACCESS_KEY_ID=$(s3_credential aws_access_key_id)
+export AWS_SECRET_ACCESS_KEY=$(s3_credential aws_secret_access_key)
+export AWS_REGION=$S3_REGION
 EOF
+  chmod 600 "$LOCAL/env" # it holds the S3 key
 }
 
 ensure_bridge() {
@@ -207,6 +231,18 @@ start_nodeagent() {
   wait_until "nodeagent (Nodes Ready)" 240 nodes_ready
 }
 
+# versitygw's POSIX gateway: a bucket is a directory under .local/s3/data.
+start_s3() {
+  ensure_bridge
+  mkdir -p "$S3_DIR/data"
+  # The credentials go through the environment: a command line is readable by every user.
+  ROOT_ACCESS_KEY=$(s3_credential aws_access_key_id) \
+    ROOT_SECRET_KEY=$(s3_credential aws_secret_access_key) \
+    launch s3 "$BIN/versitygw" --port "$GATEWAY:${S3_ENDPOINT##*:}" posix "$S3_DIR/data"
+  # Any HTTP answer (an anonymous request is refused) means it serves.
+  wait_until s3 120 curl -s --max-time 2 -o /dev/null "$S3_ENDPOINT/"
+}
+
 start_component() {
   if running "$1"; then return 0; fi
   log "starting $1"
@@ -243,6 +279,7 @@ case "$cmd" in
 start)
   [ -x "$BIN/kube-apiserver" ] || die "tools missing: run \`make tools\`"
   ensure_pki
+  ensure_s3_credentials
   write_kubeconfig
   write_env
   for c in ${@:-${COMPONENTS[@]}}; do start_component "$c"; done
