@@ -1,5 +1,5 @@
-"""controller/clients/s3.py against the local environment's real S3 server (versitygw,
-`make cluster-up`): nothing mocked.
+"""controller/clients/s3.py and etcdsnapshot.py against the local environment's real S3 server
+(versitygw, `make cluster-up`) and real etcd processes: nothing mocked.
 
 Each test works in a bucket of its own, removed afterwards. Uploads use 5 MiB parts (S3's
 minimum) so that a few tens of MiB cross several part boundaries.
@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from controller.clients.etcd import Endpoint
+from controller.clients.etcdsnapshot import choose_source, open_snapshot
 from controller.clients.s3 import (
     BAD_SECRET,
     MIB,
@@ -24,7 +28,7 @@ from controller.clients.s3 import (
     S3Settings,
     settings_from_files,
 )
-from tests.etcdproc import free_port
+from tests.etcdproc import LocalEtcd, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 PART = 5 * MIB
@@ -246,3 +250,48 @@ def test_settings_come_from_the_seed_secret_files(local_env: dict[str, str]) -> 
         with pytest.raises(S3Error) as err:
             settings_from_files(files_, None, False)
         assert err.value.reason == BAD_SECRET and secret not in str(err.value)
+
+
+async def test_an_etcd_snapshot_streamed_to_s3_is_one_etcdutl_accepts(
+    s3: S3Client, bucket: str, tmp_path: Path
+) -> None:
+    etcd = LocalEtcd("3.6", tmp_path)
+    try:
+        (member,) = etcd.cluster(1)
+        for i in range(50):
+            etcdctl(member.client_url, "put", f"/k/{i}", "v" * 2000)
+        source = await choose_source([member.endpoint, Endpoint("127.0.0.1:1")], None)
+        assert source.endpoint == member.endpoint and source.revision == 51
+        assert source.version.startswith("3.6.")
+
+        async with open_snapshot(source.endpoint, None) as stream:
+            async with await s3.start_upload(bucket, "etcd.backup") as upload:
+                async for chunk in stream:
+                    await upload.write(chunk)
+                assert stream.verified
+                await upload.complete()
+    finally:
+        etcd.stop_all()
+
+    assert (await s3.head(bucket, "etcd.backup")).size == stream.size  # type: ignore[union-attr]
+    saved = tmp_path / "from-s3.db"
+    with saved.open("wb") as out:
+        async for chunk in s3.read(bucket, "etcd.backup"):
+            out.write(chunk)
+    restored = tmp_path / "restored"
+    # etcdutl checks the SHA-256 trailer unless told not to.
+    etcdutl("snapshot", "restore", str(saved), "--data-dir", str(restored))
+    status = etcdutl("snapshot", "status", str(saved), "-w", "json")
+    assert '"revision":51' in status.replace(" ", "")
+
+
+def etcdctl(url: str, *args: str) -> str:
+    binary = Path(__file__).resolve().parents[2] / ".local/bin/etcd-3.6/etcdctl"
+    return subprocess.run(
+        [str(binary), f"--endpoints={url}", *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def etcdutl(*args: str) -> str:
+    binary = Path(__file__).resolve().parents[2] / ".local/bin/etcd-3.6/etcdutl"
+    return subprocess.run([str(binary), *args], check=True, capture_output=True, text=True).stdout
