@@ -166,23 +166,33 @@ class SimKube:
 
 class SimCache:
     """What observe reads of the operator's cache, rendered from the simulated API: the
-    cluster's objects as the API serves them (status included) and the TLS Secrets."""
+    cluster's objects as the API serves them (status included) and the TLS Secrets. A
+    frozen cache keeps serving the objects as they were (an informer whose watch lags)."""
 
     def __init__(self, kube: SimKube, ready: Callable[[SimPod], bool], secrets: dict[str, Obj]):
         self.kube = kube
         self.ready = ready
         self.secrets = secrets
+        self.frozen: dict[Resource, list[Obj]] | None = None
+
+    def freeze(self) -> None:
+        self.frozen = {res: self._objects(res) for res in (PODS, PVCS, SERVICES)}
+
+    def thaw(self) -> None:
+        self.frozen = None
 
     def by_index(self, res: Resource, index: str, value: str) -> list[Obj]:
         assert index == BY_CLUSTER
-        if res == PODS:
-            objs = [self._pod(p) for p in self.kube.pods.values()]
-        elif res == PVCS:
-            objs = [self._pvc(v) for v in self.kube.pvcs.values()]
-        else:
-            assert res == SERVICES
-            objs = list(self.kube.services.values())
+        objs = self.frozen[res] if self.frozen is not None else self._objects(res)
         return [o for o in objs if owning_cluster(o) == value]
+
+    def _objects(self, res: Resource) -> list[Obj]:
+        if res == PODS:
+            return [self._pod(p) for p in self.kube.pods.values()]
+        if res == PVCS:
+            return [self._pvc(v) for v in self.kube.pvcs.values()]
+        assert res == SERVICES
+        return list(self.kube.services.values())
 
     def get(self, res: Resource, key: str) -> Obj | None:
         assert res == SECRETS

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DELETE = "delete"  # someone deletes the n-th pod
     EVICT = "evict"  # the kubelet evicts the n-th pod
     RESTART_ALL = "restart-all"  # every pod is deleted (nodes rebooted)
+    LAG = "lag"  # the operator's cache misses every change of the next 1 + n % 3 passes
 
 
 Event = tuple[Kind, int]
@@ -60,6 +61,8 @@ def happen(world: World, event: Event) -> None:
             world.evict(pods[n % len(pods)])
         case Kind.RESTART_ALL:
             world.restart_all()
+        case Kind.LAG:
+            world.lag(1 + n % 3)
         case Kind.START | Kind.KILL | Kind.DELETE | Kind.EVICT:
             pass  # no pod yet
     world.safety.check_world()

@@ -105,6 +105,7 @@ class World:
         self.executor = Executor(self.kube, cast(Etcd, self.etcd_api), self.events)
         self._names = random.Random(seed)
         self._ips = 0
+        self._lagging = 0  # passes left on a frozen cache
         self.passes: list[str] = []  # the reason of each pass's action, with its fate
         self.crashes = 0
 
@@ -200,6 +201,11 @@ class World:
         for member in self.etcd.members.values():
             member.proven = member.up
 
+    def lag(self, passes: int) -> None:
+        """The operator's cache stops following the API for the next `passes` passes."""
+        self.cache.freeze()
+        self._lagging = passes
+
     def settle(self) -> None:
         """Between two passes of a calm world: every process that can start does, learners
         catch up, a health interval passes."""
@@ -227,6 +233,10 @@ class World:
         """One operator pass. With `fault`, the operator dies at that point if it gets there;
         with `crash`, at the crash-th (modulo) of the points its action passes, if any."""
         observed = await self.observe()
+        if self._lagging:
+            self._lagging -= 1
+            if not self._lagging:
+                self.cache.thaw()
         action = plan(observed, self.now)
         points = FAULT_POINTS_OF.get(type(action), ())
         if crash is not None and points:
@@ -258,7 +268,10 @@ class World:
 
     async def converge(self, passes: int = 80) -> Action:
         """Processes start, learners catch up and time passes between passes, with no
-        faults, until the planner reports Steady (or `passes` run out)."""
+        faults and a cache that follows, until the planner reports Steady (or `passes`
+        run out)."""
+        self.cache.thaw()
+        self._lagging = 0
         action: Action | None = None
         for _ in range(passes):
             self.settle()

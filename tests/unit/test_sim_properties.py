@@ -40,6 +40,7 @@ LIVELY = (
     *[Kind.TICK] * 2,
     Kind.LEADER,
     Kind.RESIZE,
+    Kind.LAG,
 )
 # Pods lost underneath the operator (deleted, evicted, every one at once) while it resizes:
 # members come back on their volumes, or are replaced when their data went with the pod.
@@ -52,6 +53,7 @@ LOSSY = (
     Kind.EVICT,
     Kind.RESTART_ALL,
     Kind.RESIZE,
+    Kind.LAG,
 )
 # Size changes one after another (1 → 3 → 5 → 3 → 1 ...) while members die and restart.
 RESIZING = (*[Kind.RESIZE] * 3, *[Kind.START_ALL] * 3, *[Kind.TICK] * 2, Kind.CATCH_UP, Kind.KILL)
