@@ -7,9 +7,10 @@ failure the next reconcile reads the member list and decides again (level-based)
 
 `EtcdPool` keeps one channel per (endpoint, TLS material) across passes, so a steady cluster
 costs no new connection per reconcile; material that changes (a rotated Secret) replaces the
-channel, and channels unused for a while are closed. It asks several members at once: the
-first good member list wins, so a cluster with every member down costs one timeout, not one
-per member.
+channel, channels unused for a while are closed, and a channel whose member stopped
+answering is dropped (gRPC would keep the silent connection). It asks several members at
+once: the first good member list wins, so a cluster with every member down costs one
+timeout, not one per member.
 
 The channels are built here (etcd3aio supplies the service stubs) because long-lived channels
 need gRPC arguments etcd3aio does not expose: see CHANNEL_OPTIONS.
@@ -40,16 +41,21 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     # costs one refused TCP connect.
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 1000),
-    # The deadline of one dial (TCP, TLS and HTTP/2 handshakes; gRPC's default is 20 s). A
-    # member that accepts connections but never answers (stopped, wedged) then turns the
-    # channel to failing-fast after 5 s instead of making every call wait for its deadline.
-    ("grpc.min_reconnect_backoff_ms", 5000),
-    # Pings on a connection with a call in flight find a peer that vanished without closing
-    # it. An idle channel sends at most two (gRPC's max_pings_without_data), which etcd's
-    # keepalive enforcement tolerates: idle pooled channels stayed connected, measured.
+    # Pings on a connection with a call in flight are meant to find a peer gone silent (they
+    # did not find a stopped member here: NoAnswer says what does). An idle channel sends at
+    # most two (gRPC's max_pings_without_data), which etcd's keepalive enforcement
+    # tolerates: idle pooled channels stayed connected, measured.
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
+    # gRPC shares connections between channels to one address by default, so a channel made
+    # to replace one whose member went silent would get the same dead connection back.
+    ("grpc.use_local_subchannel_pool", 1),
 )
+# The deadline of one dial (TCP, TLS and HTTP/2 handshakes; gRPC's default is 20 s) as a
+# share of the call timeout: a dial to a member that accepts connections but never answers
+# (stopped, partitioned) fails the call before its timeout, and from then on the channel
+# fails calls at once (while it keeps redialling) instead of making each wait its timeout.
+DIAL_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,13 @@ class Unavailable(EtcdClientError):
     """The member could not be reached or did not answer in time."""
 
 
+class NoAnswer(Unavailable):
+    """The call's timeout passed: on a connection that was up, the member went silent.
+
+    gRPC keeps such a connection (its keepalive did not notice a stopped member), so the pool
+    drops the channel: a fresh one dials, and a dial is bounded (DIAL_SHARE)."""
+
+
 class TLSFailure(EtcdClientError):
     """The member was reached but no TLS session came about (certificates, names, CAs)."""
 
@@ -155,7 +168,7 @@ class EtcdClient:
         """`connect` without an await, so the pool can swap channels without yielding."""
         if self._channel is not None:
             return
-        self._channel = _channel(self.endpoint, self.tls)
+        self._channel = _channel(self.endpoint, self.tls, self.timeout * DIAL_SHARE)
         # Reads are retried once (a pooled connection may have just been reset); writes never.
         self._cluster = ClusterService(self._channel, max_attempts=2)
         self._maintenance = MaintenanceService(self._channel, max_attempts=2)
@@ -226,7 +239,7 @@ class EtcdClient:
         try:
             return await rpc(self._cluster, self._maintenance)
         except TimeoutError as exc:
-            raise Unavailable(f"{address}: no answer within {self.timeout:g}s") from exc
+            raise NoAnswer(f"{address}: no answer within {self.timeout:g}s") from exc
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc.code(), exc.details() or "", address, self.tls is not None) from exc
         except EtcdError as exc:
@@ -244,8 +257,15 @@ class EtcdClient:
             raise
 
 
-def _channel(endpoint: Endpoint, tls: TLSMaterial | None) -> grpc.aio.Channel:
-    options: list[tuple[str, str | int]] = list(CHANNEL_OPTIONS)
+def _channel(
+    endpoint: Endpoint,
+    tls: TLSMaterial | None,
+    dial_timeout: float = DEFAULT_TIMEOUT * DIAL_SHARE,
+) -> grpc.aio.Channel:
+    options: list[tuple[str, str | int]] = [
+        *CHANNEL_OPTIONS,
+        ("grpc.min_reconnect_backoff_ms", int(dial_timeout * 1000)),  # the dial deadline
+    ]
     if tls is None:
         return grpc.aio.insecure_channel(endpoint.address, options=options)
     credentials = grpc.ssl_channel_credentials(
@@ -317,8 +337,7 @@ class EtcdPool:
             raise Unavailable("no member endpoint to ask")
 
         async def ask(endpoint: Endpoint) -> tuple[Endpoint, list[Member]]:
-            client = await self.client(endpoint, tls)
-            return endpoint, await client.member_list(linearizable)
+            return endpoint, await self._ask(endpoint, tls, lambda c: c.member_list(linearizable))
 
         pending = {asyncio.ensure_future(ask(e)) for e in endpoints}
         errors: list[EtcdClientError] = []
@@ -348,7 +367,7 @@ class EtcdPool:
 
         async def ask(endpoint: Endpoint) -> EndpointStatus | EtcdClientError:
             try:
-                return await (await self.client(endpoint, tls)).status()
+                return await self._ask(endpoint, tls, EtcdClient.status)
             except EtcdClientError as exc:
                 return exc
 
@@ -360,6 +379,22 @@ class EtcdPool:
         self._clients.clear()
         for client in clients:
             await client.close()
+
+    async def _ask(
+        self,
+        endpoint: Endpoint,
+        tls: TLSMaterial | None,
+        call: Callable[[EtcdClient], Awaitable[T]],
+    ) -> T:
+        """`call` on the pooled client; a channel whose member went silent is dropped."""
+        client = await self.client(endpoint, tls)
+        try:
+            return await call(client)
+        except NoAnswer:
+            pooled = self._clients.get(endpoint)
+            if pooled is not None and pooled.client is client:
+                await self.evict(endpoint)
+            raise
 
     def _take_idle(self, now: float, keep: Endpoint) -> list[EtcdClient]:
         """Removes the clients unused for idle_seconds (but `keep`'s) from the pool."""
@@ -424,6 +459,7 @@ def _member(m: Any) -> Member:
 __all__ = [
     "CHANNEL_OPTIONS",
     "DEFAULT_TIMEOUT",
+    "DIAL_SHARE",
     "Endpoint",
     "EndpointStatus",
     "EtcdClient",
@@ -432,6 +468,7 @@ __all__ = [
     "LearnerNotReady",
     "Member",
     "MemberNotFound",
+    "NoAnswer",
     "TLSFailure",
     "TLSMaterial",
     "TooManyLearners",

@@ -17,6 +17,7 @@ from typing import TypeVar
 import pytest
 
 from controller.clients.etcd import (
+    DIAL_SHARE,
     Endpoint,
     EndpointStatus,
     EtcdClient,
@@ -25,6 +26,7 @@ from controller.clients.etcd import (
     LearnerNotReady,
     Member,
     MemberNotFound,
+    NoAnswer,
     TLSFailure,
     TLSMaterial,
     TooManyLearners,
@@ -76,6 +78,12 @@ async def until_accepted(
             if time.monotonic() > deadline:
                 raise AssertionError(f"not within {ETCD_PACE}s: {what} ({exc})") from exc
         await asyncio.sleep(0.1)
+
+
+async def timed_value(call: Awaitable[T]) -> tuple[float, T]:
+    start = time.monotonic()
+    value = await call
+    return time.monotonic() - start, value
 
 
 async def timed(call: Awaitable[object]) -> tuple[float, BaseException | None]:
@@ -291,18 +299,22 @@ async def test_nothing_listening_fails_at_once() -> None:
     assert took < client.timeout / 2
 
 
-async def test_silent_listener_fails_after_the_timeout() -> None:
-    """A port that accepts connections and never speaks (a wedged process): one timeout."""
+async def test_silent_listener_fails_at_the_dial_deadline() -> None:
+    """A port that accepts connections and never speaks (a wedged process): the dial's
+    deadline ends the call before its timeout, and later calls fail at once."""
     with socket.socket() as listener:
         listener.bind((HOST, 0))
         listener.listen(8)
         endpoint = Endpoint(f"{HOST}:{listener.getsockname()[1]}")
         async with EtcdClient(endpoint, timeout=SHORT) as client:
             took, error = await timed(client.status())
-    assert isinstance(error, Unavailable) and "no answer within" in str(error), error
-    print(f"\nsilent listener: Unavailable after {took:.3f}s (timeout {SHORT}s)")
-    # asyncio's timer may fire up to its clock resolution early, and late on a loaded machine.
-    assert SHORT * 0.95 <= took < SHORT + 3
+            took_again, error_again = await timed(client.status())
+    print(f"\nsilent listener: Unavailable after {took:.3f}s, then {took_again:.3f}s")
+    for e in (error, error_again):
+        assert type(e) is Unavailable and "before receiving SETTINGS" in str(e), e
+    # A timer may fire a clock tick early, and late on a loaded machine.
+    assert SHORT * DIAL_SHARE * 0.95 <= took < SHORT
+    assert took_again < SHORT / 2
 
 
 # --- EtcdPool ---------------------------------------------------------------------------------
@@ -374,28 +386,39 @@ async def test_pool_concurrent_callers_after_a_rotation_share_one_channel(
 
 
 async def test_pool_all_members_hung_costs_one_timeout(etcd: LocalEtcd, pool: EtcdPool) -> None:
+    """Three members stop answering (SIGSTOP: connections stay up, as in a partition)."""
     members = etcd.cluster(3)
     endpoints = [m.endpoint for m in members]
-    await pool.member_list(endpoints, None)  # connected channels, as in a steady operator
+    await pool.statuses(endpoints, None)  # every channel connected, as in a steady operator
     for m in members:
         m.pause()
-    took_list, error = await timed(pool.member_list(endpoints, None))
-    assert isinstance(error, Unavailable) and str(error).count("no answer within") == 3, error
-    start = time.monotonic()
-    statuses = await pool.statuses(endpoints, None)
-    took_statuses = time.monotonic() - start
-    assert all(isinstance(s, Unavailable) for s in statuses.values())
 
-    fresh = EtcdPool(timeout=SHORT)  # new channels: the dial itself hangs
-    took_fresh, error = await timed(fresh.member_list(endpoints, None))
-    await fresh.close()
-    assert isinstance(error, Unavailable)
+    # Pooled connections wait out the timeout, once for all three, and are dropped.
+    took_list, error = await timed(pool.member_list(endpoints, None))
+    assert isinstance(error, NoAnswer) and str(error).count("no answer within") == 3, error
+    assert len(pool) == 0
+    # New channels: each dial ends at its deadline, before the timeout ...
+    took_dial, statuses = await timed_value(pool.statuses(endpoints, None))
+    assert all(type(s) is Unavailable for s in statuses.values()), statuses
+    # ... and the channels fail at once afterwards, while they keep redialling.
+    took_after, statuses = await timed_value(pool.statuses(endpoints, None))
+    assert all(type(s) is Unavailable for s in statuses.values()), statuses
     print(
         f"\n{etcd.minor} 3 hung members, timeout {SHORT}s: member_list {took_list:.2f}s,"
-        f" statuses {took_statuses:.2f}s, member_list on new channels {took_fresh:.2f}s"
+        f" then statuses {took_dial:.2f}s (dial deadline), then {took_after:.3f}s"
     )
-    for took in (took_list, took_statuses, took_fresh):
-        assert SHORT * 0.95 <= took < 2 * SHORT  # one timeout, not three
+    assert SHORT * 0.95 <= took_list < 2 * SHORT  # one timeout, not three
+    assert SHORT * DIAL_SHARE * 0.95 <= took_dial < SHORT
+    assert took_after < SHORT / 2
+
+    for m in members:
+        m.resume()
+    start = time.monotonic()
+    await until_accepted(lambda: pool.member_list(endpoints, None), Unavailable, "answers")
+    took_back = time.monotonic() - start
+    print(f"{etcd.minor} resumed: the pool answered after {took_back:.2f}s")
+    assert took_back < 3  # redial back-off capped at 1 s, jitter, a loaded machine
+    assert pool.opened == 6
 
 
 async def test_pool_all_members_stopped_fails_at_once(etcd: LocalEtcd, pool: EtcdPool) -> None:
