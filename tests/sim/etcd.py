@@ -335,6 +335,19 @@ class SimEtcdClient:
         self._record("member-promote", member)
         self.state.settle()
 
+    async def move_leader(self, target_id: int) -> None:
+        """MoveLeader: only the leader hands over, and only to a voter in sync with it."""
+        serving = self._serving()
+        if serving.id != self.state.leader:
+            raise EtcdClientError("etcdserver: not leader")
+        target = self.state.members.get(target_id)
+        if target is None or target.learner or not target.up:
+            raise EtcdClientError("etcdserver: bad leader transferee")
+        if target.revision < serving.revision:
+            raise EtcdClientError("etcdserver: leader transfer timeout")
+        self.state.leader, self.state.term = target_id, self.state.term + 1
+        self._record("move-leader", target)
+
     async def member_remove(self, member_id: int) -> None:
         self._serving()
         member = self.state.members.get(member_id)

@@ -150,9 +150,10 @@ class World:
             pod.running = False
             self.etcd.stop(pod.name)
 
-    def delete(self, pod: SimPod) -> None:
-        """Someone else deletes the pod (kubectl, a node drain); its PVC stays."""
-        if not pod.terminating and self._survivable(pod):
+    def delete(self, pod: SimPod, survivable: bool = True) -> None:
+        """Someone else deletes the pod (kubectl, a node drain); its PVC stays. Only if
+        etcd survives it, unless `survivable` is false."""
+        if not pod.terminating and (not survivable or self._survivable(pod)):
             pod.terminating = True
             self.kill(pod)
 
@@ -163,10 +164,11 @@ class World:
             self.kill(pod)
             pod.empty_dir.destroy()
 
-    def restart_all(self) -> None:
-        """Every pod is deleted at once (nodes rebooted), as far as that is survivable."""
+    def restart_all(self, survivable: bool = True) -> None:
+        """Every pod is deleted at once (nodes rebooted), as far as etcd survives it unless
+        `survivable` is false."""
         for pod in self.pods():
-            self.delete(pod)
+            self.delete(pod, survivable)
 
     def _survivable(self, pod: SimPod) -> bool:
         """Losing the pod leaves the data of a quorum of voters. Always so on PVCs; with

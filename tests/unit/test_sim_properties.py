@@ -23,7 +23,7 @@ from api import ClusterPhase, ClusterStatus
 from controller.clients.etcd import TooManyLearners, UnhealthyCluster
 from controller.etcdcluster import planner
 from controller.etcdcluster.observe import EtcdView, MemberView
-from controller.etcdcluster.planner import BootstrapSeed, Steady
+from controller.etcdcluster.planner import AllMembersLost, BootstrapSeed, Steady
 from controller.etcdcluster.status import desired_status
 from tests.sim.checks import assert_converges, describe
 from tests.sim.etcd import SimEtcdClient
@@ -116,6 +116,30 @@ def test_resizing_cluster_under_crashes_and_deaths(
     run(World(size, pvc, seed), history, converged_first=True)
 
 
+async def test_a_full_restart_on_volumes_brings_back_the_same_members_with_their_data() -> None:
+    world = await at_size(3)
+    world.write()
+    ids, committed = set(world.etcd.members), world.etcd.committed
+    world.restart_all()
+    world.tick()  # the pods are gone
+    assert not world.kube.pods and world.etcd.leader == 0
+    await assert_converges(world)
+    assert set(world.etcd.members) == ids and world.etcd.committed == committed
+    assert sum(change == "member-add" for change, _ in world.journal) == 2  # the growth to 3
+
+
+async def test_an_emptydir_cluster_that_lost_every_member_is_not_bootstrapped_again() -> None:
+    world = World(3, pvc=False)
+    await assert_converges(world)
+    world.restart_all(survivable=False)  # every member and its data gone
+    actions = []
+    for _ in range(3):
+        world.settle()
+        actions.append(await world.reconcile())
+    assert actions == [AllMembersLost()] * 3, actions
+    assert world.safety.bootstraps == 1 and not world.violations and not world.kube.pods
+
+
 # The rules are not vacuous: a world where the operator breaks one records it.
 
 
@@ -134,7 +158,7 @@ def leader_client(world: World) -> SimEtcdClient:
 
 
 async def test_a_planner_removing_the_leader_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    def the_leader(etcd: EtcdView) -> MemberView:
+    def the_leader(etcd: EtcdView, *_: object) -> MemberView:
         return next(v for v in etcd.voting if v.member.id == etcd.leader)
 
     monkeypatch.setattr(planner, "removal_candidate", the_leader)
