@@ -1,0 +1,166 @@
+"""A whole reconciler pass on in-memory clients (observe replaced by a fixed snapshot): the
+status is written only when it changed, with the resourceVersion it was computed from, a
+stale write observes again, and Warning Events follow the written status."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import pytest
+
+from api import ClusterPhase, EtcdCluster
+from controller.clients.kube import ApiError, Resource
+from controller.etcdcluster import reconciler as module
+from controller.etcdcluster.observe import Observed
+from controller.etcdcluster.reconciler import EtcdClusterReconciler
+from controller.runtime.reconcile import Result, TerminalError
+from controller.runtime.store import Obj
+from tests.unit.test_etcdcluster_planner import A, B, C, member, observed, pod
+
+KEY = "default/example"  # the seed's cluster, annotated scope: clusterwide
+STEADY = observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)))
+
+
+class Cache:
+    def __init__(self, obj: Obj | None):
+        self.obj = obj
+
+    def get(self, res: Resource, key: str) -> Obj | None:
+        return self.obj if key == KEY else None
+
+
+class Kube:
+    def __init__(self, error: ApiError | None = None):
+        self.patches: list[tuple[str, Obj, str | None, str]] = []
+        self.error = error
+        self.created: list[str] = []
+
+    async def patch(
+        self, res: Resource, name: str, patch: Obj, namespace: str | None = None, **kw: Any
+    ) -> Obj:
+        self.patches.append((name, patch, namespace, kw.get("sub", "")))
+        if self.error is not None:
+            raise self.error
+        return patch
+
+    async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
+        self.created.append(obj["metadata"]["name"])
+        return obj
+
+
+class Events:
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, str, str]] = []
+
+    async def record(self, ref: Any, type_: str, reason: str, message: str) -> None:
+        self.recorded.append((type_, reason, message))
+
+
+def wire(cluster: EtcdCluster, **meta: Any) -> Obj:
+    obj: Obj = cluster.model_dump(mode="json", by_alias=True, exclude_none=True)
+    obj["metadata"].update(meta)
+    return obj
+
+
+def reconciler(
+    monkeypatch: pytest.MonkeyPatch, snapshot: Observed, obj: Obj | None, kube: Kube | None = None
+) -> tuple[EtcdClusterReconciler, Kube, Events, list[str]]:
+    kube = kube or Kube()
+    events = Events()
+    observed_keys: list[str] = []
+
+    async def observe(cluster: EtcdCluster, cache: Any, etcd: Any) -> Observed:
+        observed_keys.append(cluster.name)
+        return dataclasses.replace(snapshot, cluster=cluster)
+
+    monkeypatch.setattr(module, "observe", observe)
+    rec = EtcdClusterReconciler(Cache(obj), kube, None, events, cluster_wide=True)  # type: ignore[arg-type]
+    return rec, kube, events, observed_keys
+
+
+async def test_status_is_written_once_then_not_again_while_nothing_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    obj = wire(STEADY.cluster, resourceVersion="41")
+    rec, kube, events, _ = reconciler(monkeypatch, STEADY, obj)
+    assert await rec.reconcile(KEY) == Result(requeue_after=30.0)
+    assert len(kube.patches) == 1
+    name, body, namespace, sub = kube.patches[0]
+    assert (name, namespace, sub) == ("example", "default", "status")
+    assert body["metadata"] == {"resourceVersion": "41"}
+    assert body["status"]["phase"] == ClusterPhase.RUNNING
+    # The API now holds what was written: the next passes write nothing.
+    obj["status"] = body["status"]
+    obj["metadata"]["resourceVersion"] = "42"
+    await rec.reconcile(KEY)
+    await rec.reconcile(KEY)
+    assert len(kube.patches) == 1 and events.recorded == []
+
+
+async def test_a_stale_write_observes_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = Kube(ApiError(409, {"reason": "Conflict", "message": "the object has been modified"}))
+    rec, _, _, _ = reconciler(monkeypatch, STEADY, wire(STEADY.cluster), stale)
+    assert await rec.reconcile(KEY) == Result(requeue=True)
+    other = Kube(ApiError(500, {"reason": "InternalError", "message": "boom"}))
+    rec, _, _, _ = reconciler(monkeypatch, STEADY, wire(STEADY.cluster), other)
+    with pytest.raises(ApiError):
+        await rec.reconcile(KEY)
+
+
+async def test_a_failed_cluster_gets_its_warning_with_the_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad = dataclasses.replace(STEADY, tls=dataclasses.replace(STEADY.tls, missing_secrets=("s",)))
+    obj = wire(STEADY.cluster)
+    rec, kube, events, _ = reconciler(monkeypatch, bad, obj)
+    assert await rec.reconcile(KEY) == Result(requeue_after=15.0)
+    assert events.recorded == [("Warning", "TLSSecretMissing", "missing TLS secrets: s")]
+    obj["status"] = kube.patches[0][1]["status"]
+    await rec.reconcile(KEY)
+    assert len(events.recorded) == 1  # not again for the same reason
+
+
+async def test_objects_not_to_reconcile(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec, kube, _, seen = reconciler(monkeypatch, STEADY, None)
+    assert await rec.reconcile(KEY) == Result()
+    other_scope = wire(STEADY.cluster, annotations={})  # the seed is cluster-wide; this is not
+    rec, kube, _, seen = reconciler(monkeypatch, STEADY, other_scope)
+    assert await rec.reconcile(KEY) == Result()
+    deleting = wire(STEADY.cluster, deletionTimestamp="2026-01-01T00:00:00Z")
+    rec, kube, _, seen = reconciler(monkeypatch, STEADY, deleting)
+    assert await rec.reconcile(KEY) == Result()
+    assert seen == [] and kube.patches == []
+    invalid = wire(STEADY.cluster)
+    invalid["spec"]["size"] = "many"
+    rec, _, _, _ = reconciler(monkeypatch, STEADY, invalid)
+    with pytest.raises(TerminalError, match="invalid EtcdCluster default/example"):
+        await rec.reconcile(KEY)
+
+
+async def test_reports_are_logged_when_they_change_changes_always(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=module.__name__)
+    obj = wire(STEADY.cluster)
+    rec, _, _, _ = reconciler(monkeypatch, STEADY, obj)
+    for _ in range(3):
+        await rec.reconcile(KEY)
+    steps = [r for r in caplog.records if r.getMessage().startswith("reconcile step")]
+    assert [r.getMessage() for r in steps] == ["reconcile step Steady"]
+    assert getattr(steps[0], "action", None) == "Steady"
+    caplog.clear()
+    waiting = observed(pods=(pod(A, ready=False),))  # seed starting: a Wait with its detail
+    rec, _, _, _ = reconciler(monkeypatch, waiting, wire(waiting.cluster))
+    await rec.reconcile(KEY)
+    await rec.reconcile(KEY)
+    steps = [r for r in caplog.records if r.getMessage().startswith("reconcile step")]
+    assert len(steps) == 1 and getattr(steps[0], "detail", None)
+    caplog.clear()
+    growing = observed(pods=(pod(A),), pvcs=())  # a change (CreateVolume) is logged each time
+    rec, kube, _, _ = reconciler(monkeypatch, growing, wire(growing.cluster))
+    assert await rec.reconcile(KEY) == Result()  # its event brings the cluster back
+    await rec.reconcile(KEY)
+    steps = [r for r in caplog.records if r.getMessage().startswith("reconcile step")]
+    assert len(steps) == 2 and kube.created == [A, A]
