@@ -217,6 +217,12 @@ class EtcdClient:
             lambda c, _: c.member_remove(member_id, timeout=self.timeout, max_attempts=1)
         )
 
+    async def move_leader(self, target_id: int) -> None:
+        """Hands leadership to `target_id`; must be sent to the current leader."""
+        await self._call(
+            lambda _, m: m.move_leader(target_id, timeout=self.timeout, max_attempts=1)
+        )
+
     async def status(self) -> EndpointStatus:
         resp = await self._call(lambda _, m: m.status(timeout=self.timeout))
         return EndpointStatus(

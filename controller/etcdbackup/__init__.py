@@ -1,21 +1,12 @@
-"""The EtcdBackup reconciler. Until its issue lands it validates and logs each EtcdBackup."""
+"""The EtcdBackup reconciler: snapshots of an etcd cluster streamed to S3, once or periodically.
 
-from __future__ import annotations
+`observe` reads the spec and its Secrets from the cache; `planner.plan` is a pure function
+from that, the running task and the time to the one next action; `task` is the backup
+itself (snapshot → verified multipart upload → retention), run as a supervised task;
+`status` derives what the user sees; `naming` holds the object names and the retention
+rule; `setup` wires it into a manager.
+"""
 
-from api import EtcdBackup
-from controller.common.placeholder import ValidatingReconciler
-from controller.common.resources import ETCD_BACKUPS
-from controller.common.scope import is_managed
-from controller.options import Options
-from controller.runtime.handler import any_object, to_self
-from controller.runtime.manager import Manager
+from controller.etcdbackup.setup import setup
 
-
-def setup(mgr: Manager, opts: Options) -> None:
-    reconciler = ValidatingReconciler(
-        "etcdbackup", ETCD_BACKUPS, EtcdBackup, mgr.cache, opts.cluster_wide
-    )
-    in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
-    mgr.add_controller(reconciler, workers=opts.workers).watch(
-        ETCD_BACKUPS, to_self, predicate=in_scope
-    )
+__all__ = ["setup"]

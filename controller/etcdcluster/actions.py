@@ -37,6 +37,7 @@ class WaitReason(Enum):
     UNHEALTHY = ("Unhealthy", Requeue.NOT_YET)
     POD_TERMINATING = ("PodTerminating", Requeue.NOT_YET)
     UNKNOWN_OPERATION = ("UnknownOperation", Requeue.BLOCKED)
+    ROLLING = ("Rolling", Requeue.NOT_YET)
     QUORUM_LOST = ("QuorumLost", Requeue.NOT_YET)
     RECOVERING = ("Recovering", Requeue.NOT_YET)
     QUORUM_AT_RISK = ("QuorumAtRisk", Requeue.NOT_YET)
@@ -123,10 +124,21 @@ class RestartMember:
 
 @dataclass(frozen=True)
 class StopMember:
-    """Delete a member's pod (its data stays on its PVC) so it restarts with other flags."""
+    """Delete a member's pod (its data stays on its PVC) so it restarts with other flags,
+    or — rolling — with the current spec."""
 
     pod: str
+    why: str = ""
     reason = "StopMember"
+
+
+@dataclass(frozen=True)
+class MoveLeader:
+    """Hand leadership to another member before the leader's pod is rolled."""
+
+    to_id: int
+    to_pod: str | None
+    reason = "MoveLeader"
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,7 @@ Action = (
     | CreateMemberPod
     | RestartMember
     | StopMember
+    | MoveLeader
     | RecordOperation
     | FinishOperation
     | DeleteFailedPod

@@ -43,6 +43,7 @@ from controller.etcdcluster.actions import (
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
+    MoveLeader,
     Paused,
     Peers,
     PromoteLearner,
@@ -143,9 +144,14 @@ class Executor:
                 await self._event(
                     cluster, "MemberRestarted", f"pod of member {pod} recreated{flag}"
                 )
-            case StopMember(pod=pod):
-                log.info("deleting the pod of member %s to restart it", pod)
+            case StopMember(pod=pod, why=why):
+                log.info("deleting the pod of member %s to restart it %s", pod, why)
                 await self._delete(PODS, cluster, pod)
+                if why:
+                    await self._event(cluster, "MemberRolling", f"{pod}: {why}")
+            case MoveLeader(to_id=to_id, to_pod=to_pod):
+                await (await self._leader(obs)).move_leader(to_id)
+                await self._event(cluster, "LeaderMoved", f"leadership moved to {to_pod}")
             case DeleteFailedPod(pod=pod):
                 log.info("deleting failed pod %s to recreate it", pod)
                 await self._delete(PODS, cluster, pod)

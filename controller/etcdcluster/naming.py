@@ -25,6 +25,8 @@ APP_LABEL = "app"
 APP_VALUE = "etcd"
 NODE_LABEL = "etcd_node"
 VERSION_ANNOTATION = "etcd.version"
+# The digest of the spec a member pod was made from (rolling compares it with the spec's).
+TEMPLATE_HASH_ANNOTATION = "etcd.database.coreos.com/template-hash"
 # On a pod started with --force-new-cluster (quorum-loss recovery), so the planner can tell.
 FORCE_NEW_CLUSTER_ANNOTATION = "etcd.database.coreos.com/force-new-cluster"
 

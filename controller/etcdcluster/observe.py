@@ -58,6 +58,7 @@ class PodView:
     version: str | None  # the etcd.version annotation it was created with
     stuck: str | None = None  # "<container>: <reason>: <message>" when it cannot start
     forced: bool = False  # started with --force-new-cluster (quorum-loss recovery)
+    template: str | None = None  # the template hash of the spec it was made from
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Observed:
 
 def pod_view(pod: Obj) -> PodView:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    annotations = meta.get("annotations") or {}
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or []
@@ -130,9 +132,10 @@ def pod_view(pod: Obj) -> PodView:
         ip=status.get("podIP") or None,
         terminating=bool(meta.get("deletionTimestamp")),
         claim=data_claim_name(pod),
-        version=(meta.get("annotations") or {}).get(naming.VERSION_ANNOTATION),
+        version=annotations.get(naming.VERSION_ANNOTATION),
         stuck=_stuck(status),
-        forced=(meta.get("annotations") or {}).get(naming.FORCE_NEW_CLUSTER_ANNOTATION) == "true",
+        forced=annotations.get(naming.FORCE_NEW_CLUSTER_ANNOTATION) == "true",
+        template=annotations.get(naming.TEMPLATE_HASH_ANNOTATION),
     )
 
 

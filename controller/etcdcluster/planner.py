@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from controller.etcdcluster import naming, recovery
+from controller.etcdcluster import naming, recovery, rolling
 from controller.etcdcluster.actions import (
     REPORTS,
     Action,
@@ -45,6 +45,7 @@ from controller.etcdcluster.actions import (
     DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
+    MoveLeader,
     Paused,
     Peers,
     PromoteLearner,
@@ -69,6 +70,9 @@ def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) 
         return BadSpec(
             "TLSSecretMissing", f"missing TLS secrets: {', '.join(obs.tls.missing_secrets)}"
         )
+    refusal = rolling.refused_step(rolling.current_version(obs), cluster.spec.etcd_version)
+    if refusal is not None:  # before growth too: new members would run the refused version
+        return BadSpec("UpgradeRefused", refusal)
     operation = cluster.status.operation
     if operation is not None:  # a recorded decision is continued before anything else
         if operation.type == recovery.QUORUM_RECOVERY:
@@ -182,19 +186,24 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
     voting = len(etcd.voting)
     if voting < size:
         return AddLearner(peers)
+    stale = rolling.outdated_members(obs, etcd)
     if voting > size:
-        victim = removal_candidate(etcd)
+        if stale and all(v.member.id == etcd.leader for v in stale):
+            fresh = next(v for v in etcd.voting if v not in stale)
+            return MoveLeader(fresh.member.id, fresh.pod)  # the leader is rolled last
+        victim = removal_candidate(etcd, frozenset(v.member.id for v in stale))
         return RemoveMember(victim.member.id, victim.pod)
-    return Steady()
+    return rolling.next_roll(obs, etcd, peers) or Steady()
 
 
-def removal_candidate(etcd: EtcdView) -> MemberView:
-    """The member to remove: never the leader (no election needed); the last by name.
+def removal_candidate(etcd: EtcdView, outdated: frozenset[int] = frozenset()) -> MemberView:
+    """The member to remove: never the leader (no election needed); an outdated one first
+    (an emptyDir rollout shrinks after its surge), else the last by name.
 
     Called with more voting members than wanted (so at least two) and a leader among them.
     """
     others = [v for v in etcd.voting if v.member.id != etcd.leader]
-    return sorted(others, key=lambda v: v.pod or "")[-1]
+    return sorted(others, key=lambda v: (v.member.id in outdated, v.pod or ""))[-1]
 
 
 def keeps_quorum(etcd: EtcdView, victim: MemberView) -> bool:

@@ -34,6 +34,7 @@ from controller.etcdcluster.actions import (
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
+    MoveLeader,
     Paused,
     PromoteLearner,
     RecordOperation,
@@ -162,7 +163,14 @@ def requeue(action: Action, outcome: Outcome) -> Result:
             return _after(Requeue.BLOCKED)
         case Wait(why=why):
             return _after(why.requeue)
-        case BootstrapSeed() | CreateMemberPod() | AddLearner() | PromoteLearner() | RemoveMember():
+        case (
+            BootstrapSeed()
+            | CreateMemberPod()
+            | AddLearner()
+            | PromoteLearner()
+            | RemoveMember()
+            | MoveLeader()
+        ):
             return _after(Requeue.PROGRESS if isinstance(outcome, Applied) else Requeue.NOT_YET)
         case _:
             assert_never(action)

@@ -8,6 +8,8 @@ own data instead of being lost) and httpGet probes on the metrics port (no clien
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -177,7 +179,20 @@ def member_pod(
     state: InitialClusterState,
     force_new_cluster: bool = False,
 ) -> Obj:
-    """A member pod. `initial_cluster` lists (name, peer URL) of every member, this one too."""
+    """A member pod. `initial_cluster` lists (name, peer URL) of every member, this one too;
+    annotated with the spec's template hash (what rolling compares)."""
+    built = _member_pod(cluster, pod, initial_cluster, state, force_new_cluster)
+    built["metadata"]["annotations"][naming.TEMPLATE_HASH_ANNOTATION] = template_hash(cluster)
+    return built
+
+
+def _member_pod(
+    cluster: EtcdCluster,
+    pod: str,
+    initial_cluster: Sequence[tuple[str, str]],
+    state: InitialClusterState,
+    force_new_cluster: bool,
+) -> Obj:
     spec, policy = cluster.spec, cluster.spec.pod
     host = naming.member_host(pod, cluster.name, cluster.namespace, policy.cluster_domain)
     meta = _meta(cluster, pod, {**policy.labels, **naming.member_labels(cluster.name, pod)})
@@ -238,6 +253,15 @@ def member_pod(
     if policy.security_context is not None:
         pod_spec["securityContext"] = _wire(policy.security_context)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+
+
+def template_hash(cluster: EtcdCluster) -> str:
+    """A digest of everything a member pod takes from the spec (version, image, pod policy,
+    TLS Secrets) and nothing it takes from the member (name, peers, flags): a member pod
+    whose annotation differs was made from another spec and is rolled."""
+    template = _member_pod(cluster, "member", (), "existing", force_new_cluster=False)
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _data_volume(cluster: EtcdCluster, pod: str) -> Obj:

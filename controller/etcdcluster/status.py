@@ -26,7 +26,7 @@ from api import (
     remove_condition,
     set_condition,
 )
-from controller.etcdcluster import naming
+from controller.etcdcluster import naming, rolling
 from controller.etcdcluster.actions import (
     Action,
     AllMembersLost,
@@ -60,7 +60,8 @@ def desired_status(
     status.observed_generation = cluster.metadata.generation
     status.service_name = naming.client_service_name(cluster.name)
     status.client_port = naming.CLIENT_PORT
-    _members(obs, status)
+    if not isinstance(action, AllMembersLost):
+        _members(obs, status)  # else keep who the members were: that the cluster ran is a fact
     conditions = status.conditions
     if isinstance(action, RecordOperation):
         status.operation = action.operation
@@ -95,24 +96,42 @@ def desired_status(
         set_condition(conditions, AVAILABLE, ConditionStatus.FALSE, reason, message, now)
 
     reached = at_size(obs)
-    progress = None if reached else progressing(obs, action, status.operation)
+    roll = rollout(obs, status)
+    progress = roll if reached and roll else progressing(obs, action, status.operation)
     if progress is None:
         remove_condition(conditions, PROGRESSING)
     else:
         set_condition(conditions, PROGRESSING, ConditionStatus.TRUE, *progress, now)
 
     recovering = status.operation is not None and status.operation.phase != DETECTED
+    # A member stopped to be rolled is expected to be missing for a moment.
+    expected = problem is None or (roll is not None and problem[0] == "MemberPodMissing")
     if recovering:
         status.phase = ClusterPhase.RECOVERING
-    elif reached and problem is None:
+    elif reached and problem is None and roll is None:
         status.phase = ClusterPhase.RUNNING
     elif not ran:
         status.phase = ClusterPhase.CREATING
+    elif roll is not None and expected:
+        status.phase = ClusterPhase.UPGRADING
     elif problem is not None:
         status.phase = ClusterPhase.DEGRADED
     else:
         status.phase = ClusterPhase.SCALING
     return status
+
+
+def rollout(obs: Observed, status: ClusterStatus) -> Problem | None:
+    """("Upgrading" | "Rolling", message) while members run another spec than the current."""
+    etcd = obs.etcd
+    stale = rolling.outdated_members(obs, etcd) if etcd is not None else []
+    if status.target_version is not None:
+        want = obs.cluster.spec.etcd_version
+        return "Upgrading", f"{status.current_version} → {want}: {len(stale)} members to go"
+    if stale:
+        names = ", ".join(v.pod or "?" for v in stale)
+        return "Rolling", f"members made from an older spec: {names}"
+    return None
 
 
 def _members(obs: Observed, status: ClusterStatus) -> None:
@@ -175,17 +194,11 @@ def _podless_volumes(obs: Observed) -> list[str]:
 
 def progressing(obs: Observed, action: Action, operation: Operation | None) -> Problem | None:
     """What the operator is changing while the cluster is not at size."""
-    etcd = obs.etcd
-    if obs.cluster.status.operation is not None or isinstance(action, RecordOperation):
-        op = (
-            action.operation
-            if isinstance(action, RecordOperation)
-            else obs.cluster.status.operation
-        )
-        assert op is not None
-        return "Recovering", op.message or op.type
+    if operation is not None:
+        return "Recovering", operation.message or operation.type
     if isinstance(action, RestartMember | DeleteFailedPod):
         return "Recovering", f"recreating the pod of member {action.pod}"
+    etcd = obs.etcd
     if etcd is None:
         return None
     voting, size = len(etcd.voting), obs.cluster.spec.size

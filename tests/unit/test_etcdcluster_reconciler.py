@@ -20,6 +20,7 @@ from controller.etcdcluster.actions import (
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
+    MoveLeader,
     Paused,
     PromoteLearner,
     RecordOperation,
@@ -55,6 +56,7 @@ SAMPLES: dict[type, tuple[Action, Result]] = {
     StopMember: (StopMember("b"), Result()),
     RecordOperation: (RecordOperation(Operation(type="QuorumRecovery"), "lost"), Result()),
     FinishOperation: (FinishOperation("recovered"), Result()),
+    MoveLeader: (MoveLeader(2, "c"), Result(requeue_after=1.0)),
 }
 
 

@@ -37,6 +37,7 @@ def test_seed_member_pod() -> None:
         "prometheus.io/scrape": "true",
         "prometheus.io/port": "2379",
         "etcd.version": "3.6.16",
+        "etcd.database.coreos.com/template-hash": resources.template_hash(seed_cluster()),
     }
     assert meta["ownerReferences"] == [OWNER]
     assert (spec["hostname"], spec["subdomain"]) == (POD, "example")
@@ -155,3 +156,15 @@ def test_services() -> None:
     assert client["spec"]["type"] == "ClusterIP"
     assert [(p["name"], p["port"]) for p in client["spec"]["ports"]] == [("client", 2379)]
     assert client["metadata"]["labels"] == {"app": "etcd", "etcd_cluster": "example"}
+
+
+def test_template_hash_follows_the_spec_not_the_member() -> None:
+    base = resources.template_hash(seed_cluster())
+    assert resources.template_hash(seed_cluster()) == base  # deterministic
+    assert resources.template_hash(seed_cluster(spec__version="3.7.3")) != base
+    assert resources.template_hash(seed_cluster(spec__pod__labels={"team": "a"})) != base
+    assert resources.template_hash(seed_cluster(spec__size=5)) == base  # size is not a pod's
+    one = resources.member_pod(seed_cluster(), POD, ((POD, PEER),), "new")
+    other = resources.member_pod(seed_cluster(), "example-zzzzzzzzzz", (), "existing")
+    key = "etcd.database.coreos.com/template-hash"
+    assert one["metadata"]["annotations"][key] == other["metadata"]["annotations"][key] == base
