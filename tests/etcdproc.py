@@ -107,6 +107,14 @@ class CA:
         return CertFiles(self.cert, crt, key)
 
 
+def _state(stat: Path) -> str:
+    """The state letter of /proc/<pid>/task/<tid>/stat (after the parenthesised name)."""
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:  # the thread ended
+        return "T"
+
+
 def _openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
 
@@ -237,9 +245,18 @@ class EtcdProc:
             self.proc.wait(STOP_TIMEOUT)
 
     def pause(self) -> None:
-        """SIGSTOP: a wedged member. The kernel still accepts connections; nothing answers."""
+        """SIGSTOP: a wedged member. The kernel still accepts connections; nothing answers.
+
+        Returns once every thread is stopped: a signal is delivered asynchronously, and a
+        thread still running could answer a request sent just after."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        wait_until(
+            lambda: all(_state(t / "stat") == "T" for t in tasks.iterdir()),
+            STOP_TIMEOUT,
+            f"etcd {self.name} stopped",
+        )
 
     def resume(self) -> None:
         assert self.proc is not None
