@@ -350,12 +350,15 @@ class EtcdPool:
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    exc = task.exception()
+                # Every finished task's outcome is read (an unread exception is logged as
+                # "never retrieved"), then the first answer wins.
+                outcomes = [(task, task.exception()) for task in done]
+                for task, exc in outcomes:
                     if exc is None:
                         return task.result()
+                for _, exc in outcomes:
                     if not isinstance(exc, EtcdClientError):
-                        raise exc
+                        raise exc  # type: ignore[misc]
                     errors.append(exc)
         finally:
             for task in pending:

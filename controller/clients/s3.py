@@ -282,6 +282,10 @@ class MultipartUpload:
         self._parts: list[dict[str, Any]] = []
         self._in_flight: asyncio.Task[None] | None = None
 
+    @property
+    def parts_uploaded(self) -> int:
+        return sum(1 for part in self._parts if "ETag" in part)
+
     async def __aenter__(self) -> MultipartUpload:
         return self
 

@@ -8,6 +8,7 @@ upload left behind by a process that died mid-way (invisible as an object, but h
 storage) is aborted by the next backup of the same key. The whole backup is bounded by
 `timeoutInSecond` (DEFAULT_TIMEOUT when 0). Failures are returned as BackupFailed with a
 reason, never raised; cancellation (lost leadership, a deleted EtcdBackup) propagates.
+Fault point (controller.runtime.faults): backup-mid-upload, once the first part is stored.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from controller.clients.etcdsnapshot import SnapshotCorrupt, choose_source, open
 from controller.clients.s3 import UNREACHABLE, MultipartUpload, S3Client, S3Error, S3Settings
 from controller.etcdbackup.naming import is_ours, periodic_name, periodic_prefix, to_prune
 from controller.etcdbackup.outcome import BackupFailed, BackupTaken, Outcome, Pruned
+from controller.runtime.faults import fault_point
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600.0
@@ -78,12 +80,16 @@ async def _take(job: BackupJob, started: float) -> Outcome:
         "backup started",
         extra={"endpoint": source.endpoint.address, "revision": source.revision, "object": name},
     )
+    mid_upload = False
     async with S3Client(job.s3) as s3:
         async with await s3.start_upload(job.bucket, name) as upload:
             await abort_left_behind(s3, job, upload)
             async with open_snapshot(source.endpoint, job.tls) as stream:
                 async for chunk in stream:
                     await upload.write(chunk)
+                    if upload.parts_uploaded == 1 and not mid_upload:
+                        mid_upload = True  # a part is stored, the object is not
+                        fault_point("backup-mid-upload")
             if not stream.verified:  # the stream raises rather than end unverified
                 raise SnapshotCorrupt(f"{source.endpoint.address}: snapshot not verified")
             await upload.complete()

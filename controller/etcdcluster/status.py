@@ -47,7 +47,8 @@ from controller.runtime.events import NORMAL, WARNING
 AVAILABLE = ClusterConditionType.AVAILABLE.value
 PROGRESSING = ClusterConditionType.PROGRESSING.value
 DEGRADED = ClusterConditionType.DEGRADED.value
-RAN = (ClusterPhase.RUNNING, ClusterPhase.SCALING, ClusterPhase.DEGRADED, ClusterPhase.RECOVERING)
+# Phases of a cluster that reached its size once (Creating never comes back after them).
+RAN = frozenset(ClusterPhase) - {ClusterPhase.NONE, ClusterPhase.CREATING, ClusterPhase.FAILED}
 Problem = tuple[str, str]  # (reason, message)
 
 
@@ -104,8 +105,8 @@ def desired_status(
         set_condition(conditions, PROGRESSING, ConditionStatus.TRUE, *progress, now)
 
     recovering = status.operation is not None and status.operation.phase != DETECTED
-    # A member stopped to be rolled is expected to be missing for a moment.
-    expected = problem is None or (roll is not None and problem[0] == "MemberPodMissing")
+    # The one member being rolled is expected to be down for a moment; two are a problem.
+    expected = problem is None or (roll is not None and _one_voter_down(obs))
     if recovering:
         status.phase = ClusterPhase.RECOVERING
     elif reached and problem is None and roll is None:
@@ -119,6 +120,15 @@ def desired_status(
     else:
         status.phase = ClusterPhase.SCALING
     return status
+
+
+def _one_voter_down(obs: Observed) -> bool:
+    """Exactly one voting member is unhealthy or without its pod (quorum holds)."""
+    etcd = obs.etcd
+    if etcd is None:
+        return False
+    live = {p.name for p in obs.live_pods}
+    return sum(1 for v in etcd.voting if not v.healthy or v.pod not in live) == 1
 
 
 def rollout(obs: Observed, status: ClusterStatus) -> Problem | None:
