@@ -157,8 +157,11 @@ def _members(obs: Observed, status: ClusterStatus) -> None:
     status.set_members(
         ready=[p.name for p in pods if p.ready], unready=[p.name for p in pods if not p.ready]
     )
-    versions = {v.status.version for v in etcd.members if v.status} if etcd else set()
-    if len(versions) == 1:
+    # The version every member runs: known only when every member answers (a member
+    # restarting on a new version keeps the rollout going until it does).
+    answers = [v.status for v in etcd.members] if etcd else []
+    versions = {a.version for a in answers if a is not None}
+    if answers and None not in answers and len(versions) == 1:
         status.current_version = versions.pop()
     want = obs.cluster.spec.etcd_version
     status.target_version = want if status.current_version not in (None, want) else None
