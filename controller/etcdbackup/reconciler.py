@@ -22,7 +22,7 @@ from controller.clients.kube import KubeClient
 from controller.common.resources import ETCD_BACKUPS
 from controller.common.scope import is_managed
 from controller.etcdbackup.observe import inputs
-from controller.etcdbackup.outcome import BackupFailed, Outcome
+from controller.etcdbackup.outcome import BackupFailed, BackupTaken, Outcome
 from controller.etcdbackup.planner import (
     Action,
     Done,
@@ -146,6 +146,7 @@ class EtcdBackupReconciler:
         task; a cancelled task (outcome None) is only forgotten."""
         if outcome is not None:
             await self._write(backup, recorded_status(backup, outcome, now))
+            log.info("recorded %s", type(outcome).__name__, extra=outcome_fields(outcome))
             self._memory[key] = remember(memory, backup, outcome, now)
             for type_, reason, message in outcome_events(outcome):
                 await self.events.record(ref(backup), type_, reason, message)
@@ -193,6 +194,15 @@ class EtcdBackupReconciler:
         self._memory.pop(key, None)
         self.tasks.cancel(task_key(key))
         self.tasks.forget(task_key(key))
+
+
+def outcome_fields(outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, BackupFailed):
+        return {"reason": outcome.reason, "detail": outcome.message}
+    fields: dict[str, Any] = {"pruned": len(outcome.pruned)}
+    if isinstance(outcome, BackupTaken):
+        fields.update(object=outcome.name, bytes=outcome.size, seconds=round(outcome.seconds, 2))
+    return fields
 
 
 def task_key(key: str) -> str:

@@ -1,0 +1,274 @@
+"""EtcdBackup end to end: the seed's periodic_backup_cr.yaml against a real TLS EtcdCluster (the
+seed's, at size 1) and the local environment's real S3 server (versitygw); nothing mocked.
+
+As in the user story, the cluster is handled by a cluster-wide operator and the backups by a
+namespaced one (the seed's EtcdBackup carries no scope annotation). The seed's backup is
+applied with its S3 endpoint pointed at the local server, the interval shortened, and — so
+that tests never share objects — its bucket and its etcd endpoint's namespace those of the
+test. Faults each end with a reason in the status and an Event, and harm nothing: no object
+that is not a whole verified snapshot, no upload left pending once the next backup ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.clients.kube import EVENTS, SECRETS, KubeClient
+from controller.clients.s3 import S3Client, S3Settings, settings_from_files
+from controller.common.resources import ETCD_BACKUPS
+from controller.etcdbackup.naming import parse_periodic
+from tests.e2e.operator import (
+    IN_CLUSTER,
+    ROOT,
+    Etcdctl,
+    Obj,
+    Operator,
+    apply_cluster,
+    client_certs,
+    eventually,
+    running_with,
+    seed_tls,
+)
+from tests.seed import BACKUP, CLUSTER, load_seed, set_field
+
+pytestmark = pytest.mark.e2e
+KEY = "etcd.backup"
+INTERVAL = 5  # seconds; the seed says 125
+ETCDUTL = ROOT / ".local" / "bin" / "etcd-3.6" / "etcdutl"
+VERSITYGW = ROOT / ".local" / "bin" / "versitygw"
+
+
+# --- the world ---------------------------------------------------------------------------
+async def tls_cluster(
+    kube: KubeClient,
+    kubectl: Callable[..., Any],
+    env: dict[str, str],
+    namespace: str,
+    operators: Callable[..., Operator],
+    certs: Path,
+) -> Etcdctl:
+    """The seed's example cluster (TLS, PVCs) at size 1, Running; etcdctl against it."""
+    seed_tls(env, namespace)
+    doc = load_seed(CLUSTER)
+    set_field(doc, "metadata.namespace", namespace)
+    set_field(doc, "spec.size", 1)
+    apply_cluster(kubectl, doc)
+    operators()
+    await eventually(running_with(kube, namespace, "example", 1), "the example cluster Running")
+    etcdctl = Etcdctl(env, namespace, "example", await client_certs(kube, namespace, certs))
+    await etcdctl.members_once_served()
+    return etcdctl
+
+
+def backup_operator(
+    operators: Callable[..., Operator], namespace: str, faults: str = ""
+) -> Operator:
+    """A namespaced operator running the backup controller, with a lease of its own."""
+    args = ("--controllers", "backup", "--no-cluster-wide", "--namespace", namespace)
+    lease = ("--leader-election-namespace", namespace, "--leader-election-id", "backup-e2e")
+    return operators(faults=faults, args=args + lease)
+
+
+def seed_backup(
+    namespace: str,
+    endpoint: str,
+    bucket: str,
+    name: str = "example-etcd-cluster-periodic-backup",
+    key: str = KEY,
+    interval: int = INTERVAL,
+    **fields: Any,
+) -> Obj:
+    doc: Obj = load_seed(BACKUP)
+    set_field(doc, "metadata.name", name)
+    set_field(doc, "metadata.namespace", namespace)
+    set_field(doc, "spec.s3.endpoint", endpoint)
+    set_field(doc, "spec.s3.path", f"{bucket}/{key}")
+    set_field(doc, "spec.backupPolicy.backupIntervalInSecond", interval)
+    (url,) = doc["spec"]["etcdEndpoints"]
+    doc["spec"]["etcdEndpoints"] = [url.replace(".default.svc", f".{namespace}.svc")]
+    for path, value in fields.items():
+        set_field(doc, path.replace("__", "."), value)
+    return doc
+
+
+def apply(kubectl: Callable[..., Any], doc: Obj) -> None:
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(doc))
+
+
+def s3_secret(env: dict[str, str], namespace: str, bucket: str, name: str = "aws") -> None:
+    """The seed's `aws` Secret and a bucket (hack/s3-secret.sh)."""
+    script = str(ROOT / "hack" / "s3-secret.sh")
+    subprocess.run([script, name, namespace, bucket], env={**os.environ, **env}, check=True)
+
+
+def aws_files(key_id: str, secret: str) -> dict[str, bytes]:
+    credentials = f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+    return {"credentials": credentials.encode(), "config": b"[default]\nregion = us-east-1\n"}
+
+
+async def put_secret(kube: KubeClient, namespace: str, name: str, files: dict[str, bytes]) -> None:
+    body = {"metadata": {"name": name}, "stringData": {k: v.decode() for k, v in files.items()}}
+    try:
+        await kube.create(SECRETS, body, namespace)
+    except Exception:
+        await kube.patch(SECRETS, name, {"stringData": body["stringData"]}, namespace)
+
+
+def local_s3(env: dict[str, str]) -> S3Settings:
+    files = aws_files(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+    return settings_from_files(files, env["AWS_ENDPOINT_URL_S3"], True)
+
+
+def new_bucket() -> str:
+    return f"e2e-{uuid.uuid4().hex[:12]}"
+
+
+def write_keys(etcdctl: Etcdctl, count: int, prefix: str, value_bytes: int = 0) -> None:
+    """`count` puts, one revision each, in one in-cluster shell (a network namespace per
+    etcdctl would cost seconds each); values of `value_bytes` random bytes, or "v"."""
+    value = (
+        f'head -c {value_bytes} /dev/urandom | etcdctl "$@" put "$P$i"'
+        if value_bytes
+        else ('etcdctl "$@" put "$P$i" v')
+    )
+    script = f'N=$1 P=$2; shift 2; for i in $(seq "$N"); do {value} >/dev/null || exit 1; done'
+    subprocess.run(
+        [IN_CLUSTER, "bash", "-c", script, "_", str(count), prefix, *etcdctl.args],
+        env=etcdctl.env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+def revision(etcdctl: Etcdctl) -> int:
+    (status,) = json.loads(etcdctl("endpoint", "status", "-w", "json"))
+    return int(status["Status"]["header"]["revision"])
+
+
+async def backup_status(kube: KubeClient, namespace: str, name: str) -> Obj:
+    return dict((await kube.get(ETCD_BACKUPS, name, namespace)).get("status") or {})
+
+
+def condition(status: Obj, type_: str) -> Obj:
+    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
+
+
+async def events_of(kube: KubeClient, namespace: str, name: str) -> list[Obj]:
+    events = (await kube.list(EVENTS, namespace))["items"]
+    return [e for e in events if e["involvedObject"]["name"] == name]
+
+
+def restorable(snapshot: Path, workdir: Path) -> int:
+    """The snapshot's revision, once `etcdutl snapshot restore` (which checks the SHA-256
+    trailer) accepted it."""
+    target = workdir / f"restored-{uuid.uuid4().hex[:6]}"
+    subprocess.run(
+        [str(ETCDUTL), "snapshot", "restore", str(snapshot), "--data-dir", str(target)],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [str(ETCDUTL), "snapshot", "status", str(snapshot), "-w", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(re.search(r'"revision":\s*(\d+)', out).group(1))  # type: ignore[union-attr]
+
+
+async def download(s3: S3Client, bucket: str, key: str, to: Path) -> Path:
+    with to.open("wb") as out:
+        async for chunk in s3.read(bucket, key):
+            out.write(chunk)
+    return to
+
+
+@pytest.fixture
+async def s3(local_env: dict[str, str]) -> AsyncIterator[S3Client]:
+    async with S3Client(local_s3(local_env)) as client:
+        yield client
+
+
+# --- the user story ----------------------------------------------------------------------
+async def test_seed_periodic_backup_keeps_the_newest_by_revision_across_lengths(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+    s3: S3Client,
+    tmp_path: Path,
+) -> None:
+    etcdctl = await tls_cluster(kube, kubectl, local_env, namespace, operators, tmp_path)
+    bucket = new_bucket()
+    s3_secret(local_env, namespace, bucket)
+    endpoint = local_env["AWS_ENDPOINT_URL_S3"]
+    periodic = seed_backup(namespace, endpoint, bucket)
+    name = periodic["metadata"]["name"]
+    one_shot = seed_backup(namespace, endpoint, bucket, "one-shot", "once/etcd.backup", 0)
+    apply(kubectl, periodic)
+    apply(kubectl, one_shot)
+    op = backup_operator(operators, namespace)
+
+    # Revisions 1 → 9 → 10 → 100 → 101: names of 1, 2 and 3 digits, and more backups than
+    # maxBackups (4), several at one revision (the periodic ones in between).
+    for target in (revision(etcdctl), 9, 10, 100, 101):
+        write_keys(etcdctl, target - revision(etcdctl), f"/rev{target}/")
+
+        async def backed_up(at: int = target) -> Obj | None:
+            status = await backup_status(kube, namespace, name)
+            return status if status.get("etcdRevision") == at and status["succeeded"] else None
+
+        await eventually(backed_up, f"a backup at revision {target}")
+
+    async def four_left() -> list[str] | None:
+        names = [o.key for o in await s3.list_objects(bucket, KEY)]
+        return names if len(names) == 4 and any("_v101_" in n for n in names) else None
+
+    await eventually(four_left, "retention down to maxBackups")
+    once = await backup_status(kube, namespace, "one-shot")
+    assert once["succeeded"] is True
+    assert [o.key for o in await s3.list_objects(bucket, "once/")] == ["once/etcd.backup"]
+    succeeded = [e for e in await events_of(kube, namespace, "one-shot")]
+    assert [e["reason"] for e in succeeded] == ["BackupSucceeded"]  # once, not per interval
+    op.stop()  # what is written is final from here on
+
+    left = sorted(o.key for o in await s3.list_objects(bucket, KEY))
+    written = [
+        m.group(1)
+        for e in await events_of(kube, namespace, name)
+        if e["reason"] == "BackupSucceeded"
+        and (m := re.match(rf"s3://{bucket}/(\S+):", e["message"]))
+    ]
+    parsed = [p for p in (parse_periodic(KEY, n) for n in written) if p is not None]
+    assert len(parsed) == len(written) > 4, written
+    newest = sorted(parsed, key=lambda p: (p.revision, p.taken), reverse=True)[:4]
+    assert left == sorted(p.name for p in newest)
+    assert newest[0].revision == 101
+    assert {len(str(p.revision)) for p in parsed} == {1, 2, 3}  # _v9_, _v10_, _v100_ ...
+    assert sorted(written)[-4:] != left, "string order would have kept the same"
+    assert await s3.pending_uploads(bucket, "") == []
+
+    status = await backup_status(kube, namespace, name)
+    assert status["succeeded"] is True and "Reason" not in status
+    assert status["etcdVersion"] == "3.6.16" and status["etcdRevision"] == 101
+    datetime.strptime(status["lastSuccessDate"], "%Y-%m-%dT%H:%M:%SZ")
+    ok = condition(status, "Succeeded")
+    assert ok["status"] == "True" and ok["reason"] == "BackupSucceeded"
+    assert re.search(rf"s3://{bucket}/{re.escape(KEY)}_v101_\S+: \d+ bytes", ok["message"])
+    assert condition(status, "Retention")["status"] == "True"
+
+    saved = await download(s3, bucket, newest[0].name, tmp_path / "newest.db")
+    assert restorable(saved, tmp_path) == 101
