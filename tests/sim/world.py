@@ -13,9 +13,9 @@ import contextlib
 import copy
 import functools
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from unittest import mock
 
 from api import EtcdCluster
 from controller.clients.etcd import EtcdClientError
@@ -228,6 +228,17 @@ class World:
         suffix = "".join(self._names.choice(alphabet) for _ in range(naming.SUFFIX_LENGTH))
         return f"{cluster}-{suffix}"
 
+    @contextlib.contextmanager
+    def _own_names(self) -> Iterator[None]:
+        """New members are named by `new_member_name` (a plain swap: mock.patch would cost
+        more than a whole pass)."""
+        original = naming.new_member_name
+        naming.new_member_name = self.new_member_name
+        try:
+            yield
+        finally:
+            naming.new_member_name = original
+
     async def observe(self) -> Observed:
         return await observe(self.cluster, cast(Cache, self.cache), cast(Any, self.etcd_api))
 
@@ -244,12 +255,7 @@ class World:
         if crash is not None and points:
             fault = points[crash % len(points)]
         fate = ""
-        names = (  # patched only when used: mock.patch costs more than a whole pass
-            mock.patch.object(naming, "new_member_name", self.new_member_name)
-            if isinstance(action, AddLearner)
-            else contextlib.nullcontext()
-        )
-        with names, faults.injected({fault: "error"} if fault else {}):
+        with self._own_names(), faults.injected({fault: "error"} if fault else {}):
             try:
                 outcome: Outcome = await self.executor.apply(observed, action)
                 fate = type(outcome).__name__

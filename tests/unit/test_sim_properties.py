@@ -92,7 +92,7 @@ async def _run(world: World, history: Sequence[Step], converged_first: bool) -> 
     assert status.phase == ClusterPhase.RUNNING and status.size == world.size
 
 
-@settings(SETTINGS, max_examples=700)
+@settings(SETTINGS, max_examples=500)
 @given(pvc=st.booleans(), size=sizes, seed=seeds, history=steps(LIVELY))
 def test_from_nothing_under_random_events(
     pvc: bool, size: int, seed: int, history: list[Step]
@@ -100,7 +100,7 @@ def test_from_nothing_under_random_events(
     run(World(size, pvc, seed), history)
 
 
-@settings(SETTINGS, max_examples=700)
+@settings(SETTINGS, max_examples=500)
 @given(pvc=st.booleans(), size=sizes, seed=seeds, history=steps(LIVELY))
 def test_running_cluster_under_random_events(
     pvc: bool, size: int, seed: int, history: list[Step]
@@ -108,7 +108,7 @@ def test_running_cluster_under_random_events(
     run(World(size, pvc, seed), history, converged_first=True)
 
 
-@settings(SETTINGS, max_examples=700)
+@settings(SETTINGS, max_examples=500)
 @given(pvc=st.booleans(), size=sizes, seed=seeds, history=steps(RESIZING))
 def test_resizing_cluster_under_crashes_and_deaths(
     pvc: bool, size: int, seed: int, history: list[Step]
@@ -210,7 +210,7 @@ async def test_a_second_seed_over_volumes_is_caught() -> None:
     assert "bootstrapped a second cluster" in "\n".join(world.violations)
 
 
-@settings(SETTINGS, max_examples=700)
+@settings(SETTINGS, max_examples=500)
 @given(pvc=st.booleans(), size=sizes, seed=seeds, history=steps(LOSSY))
 def test_cluster_losing_pods_heals(pvc: bool, size: int, seed: int, history: list[Step]) -> None:
     run(World(size, pvc, seed), history, converged_first=True)
