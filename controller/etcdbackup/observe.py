@@ -36,6 +36,7 @@ class Inputs:
     job: BackupJob | None = None
     problem: tuple[str, str] | None = None
     missing_secrets: tuple[str, ...] = ()
+    version: str = ""  # the generation and the Secrets' resourceVersions
 
 
 def backup_secrets(obj: Obj) -> list[str | None]:
@@ -56,15 +57,22 @@ def inputs(backup: EtcdBackup, cache: Cache) -> Inputs:
     )
     found = {n: cache.get(SECRETS, join_key(backup.namespace, n)) for n in wanted}
     missing = tuple(n for n, obj in found.items() if obj is None)
+    version = "/".join(
+        [str(backup.metadata.generation)]
+        + [
+            str(((obj or {}).get("metadata") or {}).get("resourceVersion"))
+            for obj in found.values()
+        ]
+    )
     if missing:
-        return Inputs(missing_secrets=missing)
+        return Inputs(missing_secrets=missing, version=version)
     try:
         settings: S3Settings = s3_settings(s3, found[s3.aws_secret] or {})
         tls: TLSMaterial | None = None
         if secure and spec.client_tls_secret:
             tls = client_tls(found[spec.client_tls_secret] or {})
     except SecretProblem as exc:
-        return Inputs(problem=(exc.reason, str(exc)))
+        return Inputs(problem=(exc.reason, str(exc)), version=version)
     policy = spec.backup_policy
     timeout = policy.timeout_in_second if policy and policy.timeout_in_second else DEFAULT_TIMEOUT
     return Inputs(
@@ -77,7 +85,8 @@ def inputs(backup: EtcdBackup, cache: Cache) -> Inputs:
             max_backups=policy.max_backups if policy else 0,
             timeout=float(timeout),
             tls=tls,
-        )
+        ),
+        version=version,
     )
 
 

@@ -14,7 +14,8 @@ When a backup is due:
   are never made up in a burst.
 - after failures: not before a back-off (5 s doubling, at most 5 min and at most the
   interval) from the last failure, which this replica remembers; after a restart the
-  first attempt is immediate.
+  first attempt is immediate, and so is the first after the inputs changed (the spec or
+  a Secret it names: the user's fix is tried at once).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Memory:
     succeeded_generation: int | None = None
     failures: int = 0  # consecutive failed attempts
     last_failure: datetime | None = None
+    task_inputs: str | None = None  # the inputs' version the latest task started with
+    failed_inputs: str | None = None  # ... and the one the latest failure had
     retention_failed: bool | None = None  # None: not recorded here, the status tells
     prune_failed_at: datetime | None = None
 
@@ -63,6 +66,7 @@ class Observed:
     task: TaskView | None = None
     problem: tuple[str, str] | None = None  # (reason, message): the spec or a Secret is bad
     missing_secrets: tuple[str, ...] = ()
+    inputs_version: str = ""  # changes with the spec and the Secrets it names
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -145,7 +149,8 @@ def backup_due(obs: Observed, now: datetime) -> datetime | None:
     else:
         last = last_success(obs)
         due = last + timedelta(seconds=interval(obs)) if last else now
-    if memory.failures and memory.last_failure is not None:
+    same_inputs = memory.failed_inputs in (None, obs.inputs_version)
+    if memory.failures and memory.last_failure is not None and same_inputs:
         due = max(due, memory.last_failure + timedelta(seconds=backoff(obs)))
     return due
 

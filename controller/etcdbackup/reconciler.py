@@ -99,6 +99,7 @@ class EtcdBackupReconciler:
             task=self._task_view(task_key(key)),
             problem=found.problem,
             missing_secrets=found.missing_secrets,
+            inputs_version=found.version,
         )
         now = self.clock()
         action = plan(observed, now)
@@ -110,15 +111,23 @@ class EtcdBackupReconciler:
                 return Result(requeue=True)
             memory = self._memory.get(key, Memory())
             action = plan(replace(observed, memory=memory, task=None), now)
-        return await self._apply(key, backup, action, found.job, now)
+        return await self._apply(key, backup, action, found.job, found.version, now)
 
     async def _apply(
-        self, key: str, backup: EtcdBackup, action: Action, job: BackupJob | None, now: datetime
+        self,
+        key: str,
+        backup: EtcdBackup,
+        action: Action,
+        job: BackupJob | None,
+        version: str,
+        now: datetime,
     ) -> Result:
         match action:
             case StartBackup() | StartPrune():
                 assert job is not None and self.ensure_task is not None
                 run = take_backup if isinstance(action, StartBackup) else take_retention
+                memory = self._memory.get(key, Memory())
+                self._memory[key] = replace(memory, task_inputs=version)
                 self.ensure_task(task_key(key), key, lambda: run(job))
                 log.info("started %s", "backup" if isinstance(action, StartBackup) else "retention")
                 return Result()  # the task's end enqueues the key
@@ -146,7 +155,8 @@ class EtcdBackupReconciler:
         task; a cancelled task (outcome None) is only forgotten."""
         if outcome is not None:
             await self._write(backup, recorded_status(backup, outcome, now))
-            log.info("recorded %s", type(outcome).__name__, extra=outcome_fields(outcome))
+            level = logging.WARNING if isinstance(outcome, BackupFailed) else logging.INFO
+            log.log(level, "recorded %s", type(outcome).__name__, extra=outcome_fields(outcome))
             self._memory[key] = remember(memory, backup, outcome, now)
             for type_, reason, message in outcome_events(outcome):
                 await self.events.record(ref(backup), type_, reason, message)

@@ -101,7 +101,12 @@ def outcome_events(outcome: Outcome) -> list[Event]:
 def remember(memory: Memory, backup: EtcdBackup, outcome: Outcome, now: datetime) -> Memory:
     """Memory after recording `outcome` (the cache may show the write only later)."""
     if isinstance(outcome, BackupFailed):
-        return replace(memory, failures=memory.failures + 1, last_failure=now)
+        return replace(
+            memory,
+            failures=memory.failures + 1,
+            last_failure=now,
+            failed_inputs=memory.task_inputs,
+        )
     error = outcome.prune_error if isinstance(outcome, BackupTaken) else outcome.error
     memory = replace(
         memory, retention_failed=error is not None, prune_failed_at=now if error else None
@@ -114,4 +119,5 @@ def remember(memory: Memory, backup: EtcdBackup, outcome: Outcome, now: datetime
         succeeded_generation=backup.metadata.generation,
         failures=0,
         last_failure=None,
+        failed_inputs=None,
     )

@@ -133,6 +133,14 @@ class StopMember:
 
 
 @dataclass(frozen=True)
+class ApplyDisruptionBudget:
+    """Create or update the cluster's PodDisruptionBudget: minAvailable = a majority."""
+
+    min_available: int
+    reason = "ApplyDisruptionBudget"
+
+
+@dataclass(frozen=True)
 class MoveLeader:
     """Hand leadership to another member before the leader's pod is rolled."""
 
@@ -229,6 +237,7 @@ Action = (
     | RestartMember
     | StopMember
     | MoveLeader
+    | ApplyDisruptionBudget
     | RecordOperation
     | FinishOperation
     | DeleteFailedPod

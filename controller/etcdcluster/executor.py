@@ -28,12 +28,13 @@ from controller.clients.etcd import (
     UnhealthyCluster,
 )
 from controller.clients.kube import ApiError, Resource
-from controller.common.resources import PODS, PVCS, SERVICES
+from controller.common.resources import PDBS, PODS, PVCS, SERVICES
 from controller.etcdcluster import naming, resources
 from controller.etcdcluster.actions import (
     Action,
     AddLearner,
     AllMembersLost,
+    ApplyDisruptionBudget,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
@@ -83,6 +84,10 @@ class Kube(Protocol):
     async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj: ...
 
     async def delete(self, res: Resource, name: str, namespace: str | None = None) -> Obj: ...
+
+    async def patch(
+        self, res: Resource, name: str, patch: Obj, namespace: str | None = None
+    ) -> Obj: ...
 
 
 class Etcd(Protocol):
@@ -149,6 +154,8 @@ class Executor:
                 await self._delete(PODS, cluster, pod)
                 if why:
                     await self._event(cluster, "MemberRolling", f"{pod}: {why}")
+            case ApplyDisruptionBudget(min_available=least):
+                await self._apply_budget(cluster, least)
             case MoveLeader(to_id=to_id, to_pod=to_pod):
                 await (await self._leader(obs)).move_leader(to_id)
                 await self._event(cluster, "LeaderMoved", f"leadership moved to {to_pod}")
@@ -236,6 +243,17 @@ class Executor:
             if pod is not None and pod.ip:
                 return await self.etcd.client(endpoint_of(obs, pod), obs.tls.client)
         raise EtcdClientError("no healthy member to send the change to")
+
+    async def _apply_budget(self, cluster: EtcdCluster, least: int) -> None:
+        budget = resources.disruption_budget(cluster, least)
+        try:
+            await self.kube.create(PDBS, budget)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+            patch = {"spec": {"minAvailable": least}}
+            await self.kube.patch(PDBS, cluster.name, patch, cluster.namespace)
+        log.info("disruption budget: minAvailable %d", least)
 
     async def _event(self, cluster: EtcdCluster, reason: str, message: str) -> None:
         await self.events.record(cluster_ref(cluster), NORMAL, reason, message)

@@ -28,7 +28,7 @@ from controller.clients.etcd import (
     TLSMaterial,
 )
 from controller.common.ownership import BY_CLUSTER
-from controller.common.resources import PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import PDBS, PODS, PVCS, SECRETS, SERVICES
 from controller.etcdcluster import naming
 from controller.etcdcluster.resources import Obj, data_claim_name
 from controller.runtime.cache import Cache
@@ -105,6 +105,7 @@ class Observed:
     pods: tuple[PodView, ...] = ()
     pvcs: tuple[str, ...] = ()
     services: frozenset[str] = frozenset()
+    budget: int | None = None  # the PodDisruptionBudget's minAvailable; None: no budget
     tls: TLSView = field(default_factory=TLSView)
     etcd: EtcdView | None = None
     etcd_error: str | None = None
@@ -172,8 +173,15 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         )
     )
     services = frozenset(s["metadata"]["name"] for s in cache.by_index(SERVICES, BY_CLUSTER, key))
+    budgets = [b for b in cache.by_index(PDBS, BY_CLUSTER, key) if b["metadata"]["name"] == name]
+    budget = (budgets[0].get("spec") or {}).get("minAvailable") if budgets else None
     return Observed(
-        cluster=cluster, pods=pods, pvcs=pvcs, services=services, tls=observe_tls(cluster, cache)
+        cluster=cluster,
+        pods=pods,
+        pvcs=pvcs,
+        services=services,
+        budget=budget,
+        tls=observe_tls(cluster, cache),
     )
 
 

@@ -16,6 +16,8 @@ Membership changes go one step at a time, learner first, and only on a healthy c
                 survivor with the highest revision (controller.etcdcluster.recovery).
     promote     a learner that started → MemberPromote (etcd refuses until it caught up)
     grow        voting members < size, all healthy, a leader, no learner → MemberAdd(learner)
+    budget      at size: a PodDisruptionBudget with minAvailable = a majority (drains keep
+                quorum), then rolling to the current spec (controller.etcdcluster.rolling)
     shrink      voting members > size, all healthy → MemberRemove one non-leader, then its
                 pod and volume (removed from etcd FIRST; stray pods/volumes are cleaned after)
 
@@ -37,6 +39,7 @@ from controller.etcdcluster.actions import (
     Action,
     AddLearner,
     AllMembersLost,
+    ApplyDisruptionBudget,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
@@ -193,6 +196,9 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
             return MoveLeader(fresh.member.id, fresh.pod)  # the leader is rolled last
         victim = removal_candidate(etcd, frozenset(v.member.id for v in stale))
         return RemoveMember(victim.member.id, victim.pod)
+    majority = size // 2 + 1
+    if obs.budget != majority:  # before any roll: a drain must not take a majority away
+        return ApplyDisruptionBudget(majority)
     return rolling.next_roll(obs, etcd, peers) or Steady()
 
 

@@ -25,6 +25,7 @@ from controller.etcdcluster.actions import (
     Action,
     AddLearner,
     AllMembersLost,
+    ApplyDisruptionBudget,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
@@ -155,6 +156,7 @@ def requeue(action: Action, outcome: Outcome) -> Result:
             | StopMember()
             | RecordOperation()
             | FinishOperation()
+            | ApplyDisruptionBudget()
         ):
             return _after(Requeue.ON_EVENT)  # the created/deleted object's event
         case Steady():

@@ -88,6 +88,19 @@ def client_service(cluster: EtcdCluster) -> Obj:
     }
 
 
+def disruption_budget(cluster: EtcdCluster, min_available: int) -> Obj:
+    """`<cluster>`: a drain evicts a member only while a majority stays (quorum holds)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(cluster, cluster.name, naming.cluster_labels(cluster.name)),
+        "spec": {
+            "minAvailable": min_available,
+            "selector": {"matchLabels": naming.cluster_labels(cluster.name)},
+        },
+    }
+
+
 def _port(name: str, port: int) -> Obj:
     return {"name": name, "port": port, "targetPort": port, "protocol": "TCP"}
 

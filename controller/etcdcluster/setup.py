@@ -11,7 +11,7 @@ from controller.common.ownership import (
     by_owning_cluster,
     to_owning_cluster,
 )
-from controller.common.resources import ETCD_CLUSTERS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import ETCD_CLUSTERS, PDBS, PODS, PVCS, SECRETS, SERVICES
 from controller.common.scope import is_managed
 from controller.common.tls import BY_SECRET, secret_index
 from controller.etcdcluster.reconciler import EtcdClusterReconciler
@@ -25,7 +25,7 @@ from controller.runtime.store import Obj
 COMPONENT = "etcd-operator"
 # Objects a cluster owns. Only those labelled etcd_cluster are cached (as the CoreOS
 # operator labels them), so a cluster-wide operator does not hold every pod in memory.
-OWNED = (PODS, PVCS, SERVICES)
+OWNED = (PODS, PVCS, SERVICES, PDBS)
 
 
 def cluster_secrets(obj: Obj) -> list[str | None]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from controller.clients.kube import EVENTS, PVCS, KubeClient
+from controller.clients.kube import EVENTS, PDBS, PVCS, ApiError, KubeClient
 from controller.common.resources import ETCD_CLUSTERS
 from controller.etcdcluster.naming import is_member_name
 from tests.e2e.operator import (
@@ -70,6 +70,18 @@ async def test_seed_example_cluster_runs_with_tls_and_pvcs(
         return claims if len(bound) == 3 else None
 
     claims = await eventually(pvcs_bound, "3 Bound PVCs")
+
+    async def budget() -> Obj | None:
+        try:
+            return await kube.get(PDBS, "example", namespace)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    pdb = await eventually(budget, "the cluster's PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 2  # a drain keeps a majority of 3
+    assert pdb["spec"]["selector"]["matchLabels"] == {"app": "etcd", "etcd_cluster": "example"}
     assert sorted(c["metadata"]["name"] for c in claims) == names
     assert {c["spec"]["storageClassName"] for c in claims} == {"rbd"}
 

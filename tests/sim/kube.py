@@ -11,18 +11,24 @@ its PVC exists.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.clients.kube import ApiError, Resource
 from controller.common.ownership import BY_CLUSTER, owning_cluster
-from controller.common.resources import PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import PDBS, PODS, PVCS, SECRETS, SERVICES
 from controller.etcdcluster.observe import OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY
 from controller.etcdcluster.resources import ETCD_CONTAINER, data_claim_name
 from controller.runtime.store import Obj, join_key
 
 DELETED_AT = "2026-01-01T00:00:00Z"  # any deletionTimestamp: observe only tests presence
-JOURNAL_KIND = {PODS: "pod", PVCS: "pvc", SERVICES: "service"}  # ("pod-create", name), ...
+JOURNAL_KIND = {
+    PODS: "pod",
+    PVCS: "pvc",
+    SERVICES: "service",
+    PDBS: "budget",
+}  # ("pod-create", name), ...
 
 
 @dataclass
@@ -90,6 +96,7 @@ class SimKube:
         self.pods: dict[str, SimPod] = {}
         self.pvcs: dict[str, SimPVC] = {}
         self.services: dict[str, Obj] = {}
+        self.budgets: dict[str, Obj] = {}
         self.journal = journal
         self.before_pod_create = before_pod_create
         self.stop = stop
@@ -112,10 +119,11 @@ class SimKube:
             if name in self.pvcs:
                 raise _conflict(res.kind, name)
             self.pvcs[name] = SimPVC(name, obj)
-        elif res == SERVICES:
-            if name in self.services:
+        elif res in (SERVICES, PDBS):
+            store = self.services if res == SERVICES else self.budgets
+            if name in store:
                 raise _conflict(res.kind, name)
-            self.services[name] = obj
+            store[name] = obj
         else:
             raise AssertionError(f"the executor does not create {res.kind}")
         self.journal.append((f"{JOURNAL_KIND[res]}-create", name))
@@ -141,6 +149,17 @@ class SimKube:
                 self.reap()
             return pvc.obj
         raise AssertionError(f"the executor does not delete {res.kind}")
+
+    async def patch(
+        self, res: Resource, name: str, patch: Obj, namespace: str | None = None
+    ) -> Obj:
+        assert res == PDBS, f"the executor does not patch {res.kind}"
+        budget = self.budgets.get(name)
+        if budget is None:
+            raise _not_found(res.kind, name)
+        budget["spec"].update(patch["spec"])
+        self.journal.append(("budget-patch", name))
+        return budget
 
     def reap(self, pods: bool = False) -> None:
         """Deletions complete: terminating pods when `pods` (their grace period is over),
@@ -176,7 +195,7 @@ class SimCache:
         self.frozen: dict[Resource, list[Obj]] | None = None
 
     def freeze(self) -> None:
-        self.frozen = {res: self._objects(res) for res in (PODS, PVCS, SERVICES)}
+        self.frozen = {res: self._objects(res) for res in (PODS, PVCS, SERVICES, PDBS)}
 
     def thaw(self) -> None:
         self.frozen = None
@@ -191,6 +210,8 @@ class SimCache:
             return [self._pod(p) for p in self.kube.pods.values()]
         if res == PVCS:
             return [self._pvc(v) for v in self.kube.pvcs.values()]
+        if res == PDBS:
+            return [copy.deepcopy(b) for b in self.kube.budgets.values()]
         assert res == SERVICES
         return list(self.kube.services.values())
 

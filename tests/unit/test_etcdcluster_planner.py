@@ -16,6 +16,7 @@ from controller.etcdcluster.planner import (
     Action,
     AddLearner,
     AllMembersLost,
+    ApplyDisruptionBudget,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
@@ -89,13 +90,16 @@ def observed(
     pvcs: tuple[str, ...] | None = None,
     members: tuple[MemberView, ...] | None = None,
     services: frozenset[str] = SERVICES,
+    budget: int | None = 0,
     **fields: Any,
 ) -> Observed:
+    """A snapshot; budget 0 (the default) means the right one for `size` exists."""
     return Observed(
         cluster=cluster(size, **fields),
         pods=pods,
         pvcs=tuple(p.name for p in pods) if pvcs is None else pvcs,
         services=services,
+        budget=size // 2 + 1 if budget == 0 else budget,
         tls=TLS,
         etcd=None if members is None else EtcdView(members),
     )
@@ -225,6 +229,24 @@ CASES: list[tuple[str, Observed, Action]] = [
         "at size: steady",
         observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C))),
         Steady(),
+    ),
+    (
+        "at size without a disruption budget: a majority must stay through drains",
+        observed(
+            pods=(pod(A), pod(B), pod(C)),
+            members=(member(A), member(B), member(C)),
+            budget=None,
+        ),
+        ApplyDisruptionBudget(2),
+    ),
+    (
+        "resized from 5: the budget follows the new majority",
+        observed(
+            pods=(pod(A), pod(B), pod(C)),
+            members=(member(A), member(B), member(C)),
+            budget=3,
+        ),
+        ApplyDisruptionBudget(2),
     ),
     (
         "paused: nothing",

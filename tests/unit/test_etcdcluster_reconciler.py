@@ -11,6 +11,7 @@ from controller.etcdcluster.actions import (
     Action,
     AddLearner,
     AllMembersLost,
+    ApplyDisruptionBudget,
     BadSpec,
     BootstrapSeed,
     CreateMemberPod,
@@ -57,6 +58,7 @@ SAMPLES: dict[type, tuple[Action, Result]] = {
     RecordOperation: (RecordOperation(Operation(type="QuorumRecovery"), "lost"), Result()),
     FinishOperation: (FinishOperation("recovered"), Result()),
     MoveLeader: (MoveLeader(2, "c"), Result(requeue_after=1.0)),
+    ApplyDisruptionBudget: (ApplyDisruptionBudget(2), Result()),
 }
 
 
