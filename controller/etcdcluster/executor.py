@@ -137,13 +137,14 @@ class Executor:
             case CreateVolume(pvc=pvc):
                 await self._create_volume(cluster, pvc)
             case BootstrapSeed(pod=pod):
-                await self._bootstrap(cluster, pod)
+                await self._bootstrap(obs, pod)
             case CreateMemberPod(pod=pod, peers=peers):
                 log.info("creating pod of member %s", pod)
-                await self._create_member(cluster, pod, peers)
+                await self._create_member(obs, pod, peers)
             case RestartMember(pod=pod, peers=peers, force_new_cluster=force):
                 log.info("recreating the pod of member %s on its volume", pod)
-                built = resources.member_pod(cluster, pod, peers, "existing", force)
+                trust = obs.tls.trust
+                built = resources.member_pod(cluster, pod, peers, "existing", force, trust)
                 await self._create(PODS, built)
                 flag = " with --force-new-cluster" if force else ""
                 await self._event(
@@ -178,10 +179,12 @@ class Executor:
                 assert_never(action)
         return Applied()
 
-    async def _bootstrap(self, cluster: EtcdCluster, pod: str) -> None:
+    async def _bootstrap(self, obs: Observed, pod: str) -> None:
+        cluster = obs.cluster
         url = naming.member_peer_url(cluster, pod)
         log.info("bootstrapping the cluster with seed member %s", pod)
-        await self._create(PODS, resources.member_pod(cluster, pod, ((pod, url),), "new"))
+        seed = resources.member_pod(cluster, pod, ((pod, url),), "new", trust=obs.tls.trust)
+        await self._create(PODS, seed)
         fault_point("after-seed-pod-create")
         await self._create_volume(cluster, pod)
         await self._event(cluster, "ClusterBootstrapped", f"seed member {pod}")
@@ -197,12 +200,14 @@ class Executor:
             return NotYet(str(exc))
         log.info("added learner %s (%x)", pod, member.id)
         fault_point("after-member-add")
-        await self._create_member(cluster, pod, (*action.peers, (pod, url)))
+        await self._create_member(obs, pod, (*action.peers, (pod, url)))
         await self._event(cluster, "MemberAdded", f"learner {pod} added")
         return Applied()
 
-    async def _create_member(self, cluster: EtcdCluster, pod: str, peers: Peers) -> None:
-        await self._create(PODS, resources.member_pod(cluster, pod, peers, "existing"))
+    async def _create_member(self, obs: Observed, pod: str, peers: Peers) -> None:
+        cluster = obs.cluster
+        built = resources.member_pod(cluster, pod, peers, "existing", trust=obs.tls.trust)
+        await self._create(PODS, built)
         fault_point("after-pod-create")
         await self._create_volume(cluster, pod)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from dataclasses import dataclass, field, replace
 
 from api import EtcdCluster
@@ -97,6 +98,7 @@ class EtcdView:
 class TLSView:
     missing_secrets: tuple[str, ...] = ()
     client: TLSMaterial | None = None  # the operator's client certificate, when secure
+    trust: str = ""  # digest of the CA certificates the member Secrets hold ("" without TLS)
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,22 @@ def observe_tls(cluster: EtcdCluster, cache: Cache) -> TLSView:
             client = TLSMaterial(ca=ca, cert=cert, key=key)
         else:
             missing.append(f"{operator_secret} ({', '.join(keys)})")
-    return TLSView(missing_secrets=tuple(missing), client=client)
+    return TLSView(missing_secrets=tuple(missing), client=client, trust=_trust(found))
+
+
+MEMBER_CA_FILES = ("peer-ca.crt", "server-ca.crt")
+
+
+def _trust(secrets: dict[str, Obj]) -> str:
+    """A digest of the members' CA files: changing it means restarting every member."""
+    parts = [
+        f"{name}/{key}={data[key]}"
+        for name in sorted(secrets)
+        for data in [secrets[name].get("data") or {}]
+        for key in MEMBER_CA_FILES
+        if key in data
+    ]
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16] if parts else ""
 
 
 def endpoint_of(observed: Observed, pod: PodView) -> Endpoint:

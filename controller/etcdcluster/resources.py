@@ -191,11 +191,14 @@ def member_pod(
     initial_cluster: Sequence[tuple[str, str]],
     state: InitialClusterState,
     force_new_cluster: bool = False,
+    trust: str = "",
 ) -> Obj:
     """A member pod. `initial_cluster` lists (name, peer URL) of every member, this one too;
-    annotated with the spec's template hash (what rolling compares)."""
+    annotated with the template hash of the spec and the CAs it trusts (what rolling
+    compares)."""
     built = _member_pod(cluster, pod, initial_cluster, state, force_new_cluster)
-    built["metadata"]["annotations"][naming.TEMPLATE_HASH_ANNOTATION] = template_hash(cluster)
+    annotations = built["metadata"]["annotations"]
+    annotations[naming.TEMPLATE_HASH_ANNOTATION] = template_hash(cluster, trust)
     return built
 
 
@@ -268,12 +271,14 @@ def _member_pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
 
 
-def template_hash(cluster: EtcdCluster) -> str:
+def template_hash(cluster: EtcdCluster, trust: str = "") -> str:
     """A digest of everything a member pod takes from the spec (version, image, pod policy,
-    TLS Secrets) and nothing it takes from the member (name, peers, flags): a member pod
-    whose annotation differs was made from another spec and is rolled."""
+    TLS Secrets) and nothing it takes from the member (name, peers, flags), plus `trust`,
+    the digest of the CA certificates its Secrets hold (etcd reads CAs only at start, while
+    it reloads certificates at every handshake): a member pod whose annotation differs was
+    made from another spec or CA and is rolled."""
     template = _member_pod(cluster, "member", (), "existing", force_new_cluster=False)
-    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(template, sort_keys=True, separators=(",", ":")) + trust
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

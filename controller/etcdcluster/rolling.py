@@ -58,7 +58,8 @@ def outdated(obs: Observed, pod: PodView | None) -> bool:
         return False
     if pod.version != obs.cluster.spec.etcd_version:
         return True
-    return pod.template is not None and pod.template != resources.template_hash(obs.cluster)
+    want = resources.template_hash(obs.cluster, obs.tls.trust)
+    return pod.template is not None and pod.template != want
 
 
 def outdated_members(obs: Observed, etcd: EtcdView) -> list[MemberView]:
@@ -89,4 +90,4 @@ def why(obs: Observed, view: MemberView) -> str:
     want = obs.cluster.spec.etcd_version
     if pod is not None and pod.version != want:
         return f"version {pod.version} → {want}"
-    return "pod policy changed"
+    return "pod policy or trusted CAs changed"

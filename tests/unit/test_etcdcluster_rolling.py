@@ -130,3 +130,14 @@ def test_a_rolling_cluster_reads_upgrading_with_the_versions() -> None:
     assert (status.current_version, status.target_version) == ("3.6.16", "3.7.3")
     progressing = find_condition(status.conditions, "Progressing")
     assert progressing is not None and progressing.reason == "Upgrading"
+
+
+def test_a_new_ca_in_the_member_secrets_rolls_every_member() -> None:
+    made = resources.template_hash(cluster(), "old-ca")
+    pods = tuple(replace(pod(n), template=made) for n in (A, B, C))
+    obs = observed(pods=pods, members=members())
+    same = replace(obs, tls=replace(obs.tls, trust="old-ca"))
+    assert plan(same, NOW) == Steady()
+    bundle = replace(obs, tls=replace(obs.tls, trust="old-and-new-ca"))
+    action = plan(bundle, NOW)
+    assert isinstance(action, StopMember) and "trusted CAs" in action.why
