@@ -168,9 +168,21 @@ async def hashkv_equal(etcdctl: Etcdctl) -> tuple[int, int]:
     return rev, hashes.popitem()[1]
 
 
-async def scenario_consistent(etcdctl: Etcdctl, journal: list[Entry]) -> str:
-    """The three checks after a scenario (the load stopped); a line of numbers for the log."""
+@dataclass(frozen=True)
+class Consistent:
+    """What the checks after a scenario found: the journal's counts, the members' one hash."""
+
+    counts: dict[str, int]
+    revision: int
+    hash: int
+
+    def __str__(self) -> str:
+        return f"{self.counts}; hashkv {self.hash} on every member at revision {self.revision}"
+
+
+async def scenario_consistent(etcdctl: Etcdctl, journal: list[Entry]) -> Consistent:
+    """The three checks after a scenario, the load stopped."""
     reads_never_went_back(journal)
     await asyncio.to_thread(every_acknowledged_write_readable, etcdctl, journal)
-    rev, digest = await hashkv_equal(etcdctl)
-    return f"{counts(journal)}; hashkv {digest} on every member at revision {rev}"
+    revision, digest = await hashkv_equal(etcdctl)
+    return Consistent(counts(journal), revision, digest)
