@@ -122,6 +122,18 @@ class PendingUpload:
     initiated: datetime
 
 
+_session: AioSession | None = None
+
+
+def shared_session() -> AioSession:
+    """One botocore session per process: a session loads S3's service model (about 10 MiB of
+    Python objects, a third of a second) for its first client and keeps it for the next."""
+    global _session
+    if _session is None:
+        _session = AioSession()
+    return _session
+
+
 class S3Client:
     """`async with S3Client(settings) as s3: ...` — one connection pool per use."""
 
@@ -144,9 +156,8 @@ class S3Client:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        session = AioSession()
         self._client = await self._stack.enter_async_context(
-            session.create_client(
+            shared_session().create_client(
                 "s3",
                 region_name=s.region,
                 endpoint_url=s.endpoint,
@@ -276,9 +287,7 @@ class MultipartUpload:
         self.s3, self.bucket, self.key, self.upload_id = s3, bucket, key, upload_id
         self.size = 0  # bytes written so far
         self.completed = False
-        # A part fills a BytesIO written to, never built from bytes: aiohttp sends such a
-        # buffer as it is, while a `bytes` body is copied once more on the way out.
-        self._buffer = io.BytesIO()
+        self._buffer: io.BytesIO | None = None  # the part filling, made on its first byte
         self._parts: list[dict[str, Any]] = []
         self._in_flight: asyncio.Task[None] | None = None
 
@@ -301,6 +310,8 @@ class MultipartUpload:
     async def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
+            if self._buffer is None:
+                self._buffer = part_buffer(self.s3.part_size)
             room = self.s3.part_size - self._buffer.tell()
             self._buffer.write(view[:room])
             self.size += min(room, len(view))
@@ -313,7 +324,7 @@ class MultipartUpload:
     async def complete(self) -> None:
         """Uploads what is buffered and makes the object visible under its key."""
         await self._wait_in_flight()
-        if self._buffer.tell() or not self._parts:
+        if self._buffer is not None or not self._parts:
             self._send()
             await self._wait_in_flight()
         with self.s3._errors(f"complete upload of {self.bucket}/{self.key}"):
@@ -332,7 +343,7 @@ class MultipartUpload:
             self._in_flight.cancel()
             await asyncio.gather(self._in_flight, return_exceptions=True)
             self._in_flight = None
-        self._buffer = io.BytesIO()
+        self._buffer = None
         try:
             async with asyncio.timeout(ABORT_TIMEOUT):
                 await self.s3.abort_upload(self.bucket, self.key, self.upload_id)
@@ -341,7 +352,8 @@ class MultipartUpload:
 
     def _send(self) -> None:
         """Starts uploading the buffer as the next part; a new buffer fills meanwhile."""
-        part, self._buffer = self._buffer, io.BytesIO()
+        part, self._buffer = self._buffer or io.BytesIO(), None
+        part.truncate(part.tell())  # a last part is shorter
         part.seek(0)
         number = len(self._parts) + 1
         self._parts.append({"PartNumber": number})
@@ -362,3 +374,17 @@ class MultipartUpload:
         task, self._in_flight = self._in_flight, None
         if task is not None:
             await task
+
+
+def part_buffer(size: int) -> io.BytesIO:
+    """An empty BytesIO holding `size` bytes of room, allocated at once.
+
+    Written to rather than built from bytes, it is sent by aiohttp as it is (a `bytes` body
+    is copied once more on the way out); sized up front, it is not reallocated as it grows,
+    which would leave the allocator's heap fragmented by every part's intermediate sizes.
+    """
+    buffer = io.BytesIO()
+    buffer.seek(size - 1)
+    buffer.write(b"\0")
+    buffer.seek(0)
+    return buffer

@@ -78,9 +78,12 @@ def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) 
         return BadSpec("UpgradeRefused", refusal)
     operation = cluster.status.operation
     if operation is not None:  # a recorded decision is continued before anything else
-        if operation.type == recovery.QUORUM_RECOVERY:
-            return recovery.resume(obs, operation, now, policy)
-        return Wait(WaitReason.UNKNOWN_OPERATION, f"cannot continue operation {operation.type}")
+        if operation.type != recovery.QUORUM_RECOVERY:
+            message = f"cannot continue operation {operation.type}"
+            return Wait(WaitReason.UNKNOWN_OPERATION, message)
+        step = recovery.resume(obs, operation, now, policy)
+        if step is not None:
+            return step
     if cluster.name not in obs.services:
         return CreateService("headless")
     if naming.client_service_name(cluster.name) not in obs.services:

@@ -13,7 +13,8 @@ pod and no PVC — or, on emptyDir, no pod): no restart can bring it back. Then:
                       --force-new-cluster: a one-member cluster with all its data.
     Restarting        once it serves alone, its pod is recreated without the flag (a
                       restart with it after regrowth would drop the new members again).
-    (finished)        growth re-adds members through learners, as for any short cluster.
+    Regrowing         growth re-adds members through learners, as for any short cluster;
+                      the operation (and the Recovering phase) ends at size.
 
 A crash or a leader change at any point continues from the record: the survivor chosen is
 never chosen again differently. emptyDir survivors cannot be restarted (their data goes with
@@ -41,7 +42,12 @@ from controller.etcdcluster.actions import (
 from controller.etcdcluster.observe import EtcdView, Observed
 
 QUORUM_RECOVERY = "QuorumRecovery"
-DETECTED, FORCE_NEW_CLUSTER, RESTARTING = "Detected", "ForceNewCluster", "Restarting"
+DETECTED, FORCE_NEW_CLUSTER, RESTARTING, REGROWING = (
+    "Detected",
+    "ForceNewCluster",
+    "Restarting",
+    "Regrowing",
+)
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,9 @@ def detect(obs: Observed, now: datetime) -> Action | None:
     return RecordOperation(operation, f"quorum lost: members {', '.join(lost)} lost their data")
 
 
-def resume(obs: Observed, op: Operation, now: datetime, policy: RecoveryPolicy) -> Action:
-    """The next step of a recorded QuorumRecovery."""
+def resume(obs: Observed, op: Operation, now: datetime, policy: RecoveryPolicy) -> Action | None:
+    """The next step of a recorded QuorumRecovery; None while it regrows (the planner's
+    ordinary growth does that)."""
     if op.phase == DETECTED:
         return _decide(obs, op, now, policy)
     survivor = op.inputs.get("survivor", "")
@@ -89,6 +96,13 @@ def resume(obs: Observed, op: Operation, now: datetime, policy: RecoveryPolicy) 
         return _force(obs, op, survivor)
     if op.phase == RESTARTING:
         return _restart(obs, op, survivor)
+    if op.phase == REGROWING:
+        etcd, size = obs.etcd, obs.cluster.spec.size
+        healthy = [v for v in etcd.voting if v.healthy] if etcd is not None else []
+        if etcd is not None and len(healthy) == size == len(etcd.members):
+            revision = op.inputs.get("revision", "?")
+            return FinishOperation(f"recovered from {survivor} at revision {revision}")
+        return None
     return Wait(WaitReason.UNKNOWN_OPERATION, f"unknown {QUORUM_RECOVERY} phase {op.phase}")
 
 
@@ -163,8 +177,8 @@ def _restart(obs: Observed, op: Operation, survivor: str) -> Action:
     if pod.forced:
         return StopMember(survivor)
     if obs.etcd is not None and obs.etcd.leader:
-        revision = op.inputs.get("revision", "?")
-        return FinishOperation(f"recovered from {survivor} at revision {revision}")
+        regrowing = op.model_copy(update={"phase": REGROWING})
+        return RecordOperation(regrowing, f"{survivor} serves; growing back to size")
     return Wait(WaitReason.RECOVERING, f"{survivor} is restarting")
 
 

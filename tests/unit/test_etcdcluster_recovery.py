@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from api import Operation
 from controller.etcdcluster.actions import (
+    AddLearner,
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
@@ -24,6 +25,7 @@ from controller.etcdcluster.recovery import (
     DETECTED,
     FORCE_NEW_CLUSTER,
     QUORUM_RECOVERY,
+    REGROWING,
     RESTARTING,
     RecoveryPolicy,
 )
@@ -168,8 +170,19 @@ def test_the_recorded_survivor_is_forced_then_restarted_normally() -> None:
     restarting = recorded(alone, RESTARTING, NOW, **inputs)
     assert plan(restarting, NOW, POLICY) == StopMember(A)
     assert plan(replace(restarting, pods=()), NOW, POLICY) == RestartMember(A, ((A, peer(A)),))
-    done = replace(restarting, pods=(pod(A),))
-    finished = plan(done, NOW, POLICY)
+    serving = replace(restarting, pods=(pod(A),))
+    regrow = plan(serving, NOW, POLICY)
+    assert isinstance(regrow, RecordOperation) and regrow.operation.phase == REGROWING
+
+    regrowing = recorded(serving, REGROWING, NOW, **inputs)
+    assert isinstance(plan(regrowing, NOW, POLICY), AddLearner)  # ordinary growth
+    at_size = replace(
+        regrowing,
+        pods=(pod(A), pod(B), pod(C)),
+        pvcs=(A, B, C),
+        etcd=EtcdView((member(A), member(B), member(C))),
+    )
+    finished = plan(at_size, NOW, POLICY)
     assert isinstance(finished, FinishOperation) and A in finished.message
 
 
