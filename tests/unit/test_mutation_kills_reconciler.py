@@ -5,19 +5,26 @@ stale write observes again, and Warning Events follow the written status."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from api import ClusterPhase, EtcdCluster
+from api import ClusterPhase, ClusterStatus, EtcdCluster
+from api.operation import Operation
+from controller.clients.etcd import UnhealthyCluster
 from controller.clients.kube import ApiError, Resource
+from controller.common.resources import ETCD_CLUSTERS
 from controller.etcdcluster import reconciler as module
 from controller.etcdcluster.observe import Observed
-from controller.etcdcluster.reconciler import EtcdClusterReconciler
+from controller.etcdcluster.reconciler import EtcdClusterReconciler, wire_status
+from controller.etcdcluster.recovery import RecoveryPolicy
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.store import Obj
 from tests.unit.test_etcdcluster_planner import A, B, C, member, observed, pod
+from tests.unit.test_mutation_kills_executor import FakeEtcd, Log
 
 KEY = "default/example"  # the seed's cluster, annotated scope: clusterwide
 STEADY = observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)))
@@ -28,7 +35,7 @@ class Cache:
         self.obj = obj
 
     def get(self, res: Resource, key: str) -> Obj | None:
-        return self.obj if key == KEY else None
+        return self.obj if (res, key) == (ETCD_CLUSTERS, KEY) else None
 
 
 class Kube:
@@ -55,6 +62,7 @@ class Events:
         self.recorded: list[tuple[str, str, str]] = []
 
     async def record(self, ref: Any, type_: str, reason: str, message: str) -> None:
+        assert (ref.kind, ref.name, ref.namespace) == ("EtcdCluster", "example", "default")
         self.recorded.append((type_, reason, message))
 
 
@@ -65,18 +73,25 @@ def wire(cluster: EtcdCluster, **meta: Any) -> Obj:
 
 
 def reconciler(
-    monkeypatch: pytest.MonkeyPatch, snapshot: Observed, obj: Obj | None, kube: Kube | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    snapshot: Observed,
+    obj: Obj | None,
+    kube: Kube | None = None,
+    etcd: Any = None,
 ) -> tuple[EtcdClusterReconciler, Kube, Events, list[str]]:
     kube = kube or Kube()
     events = Events()
+    cache = Cache(obj)
+    etcd = etcd if etcd is not None else FakeEtcd(Log())
     observed_keys: list[str] = []
 
-    async def observe(cluster: EtcdCluster, cache: Any, etcd: Any) -> Observed:
+    async def observe(cluster: EtcdCluster, cache_: Any, etcd_: Any) -> Observed:
+        assert cache_ is cache and etcd_ is etcd  # the reconciler's own cache and etcd pool
         observed_keys.append(cluster.name)
         return dataclasses.replace(snapshot, cluster=cluster)
 
     monkeypatch.setattr(module, "observe", observe)
-    rec = EtcdClusterReconciler(Cache(obj), kube, None, events, cluster_wide=True)  # type: ignore[arg-type]
+    rec = EtcdClusterReconciler(cache, kube, etcd, events, cluster_wide=True)  # type: ignore[arg-type]
     return rec, kube, events, observed_keys
 
 
@@ -164,3 +179,97 @@ async def test_reports_are_logged_when_they_change_changes_always(
     await rec.reconcile(KEY)
     steps = [r for r in caplog.records if r.getMessage().startswith("reconcile step")]
     assert len(steps) == 2 and kube.created == [A, A]
+
+
+async def test_the_pass_hands_its_time_and_policy_to_planner_and_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = RecoveryPolicy(grace=timedelta(seconds=7))
+    seen: list[tuple[str, Any]] = []
+    real_plan, real_status, real_events = module.plan, module.desired_status, module.status_events
+
+    def plan(obs: Observed, now: datetime, given: RecoveryPolicy) -> Any:
+        seen.append(("plan", (now, given)))
+        return real_plan(obs, now, given)
+
+    def desired_status(obs: Observed, action: Any, previous: Any, now: datetime) -> Any:
+        seen.append(("status", now))
+        return real_status(obs, action, previous, now)
+
+    def status_events(previous: Any, current: Any, action: Any = None) -> Any:
+        seen.append(("events", action))
+        return real_events(previous, current, action)
+
+    monkeypatch.setattr(module, "plan", plan)
+    monkeypatch.setattr(module, "desired_status", desired_status)
+    monkeypatch.setattr(module, "status_events", status_events)
+    rec, kube, _, _ = reconciler(monkeypatch, STEADY, wire(STEADY.cluster))
+    rec.recovery = policy
+    before = datetime.now(UTC)
+    await rec.reconcile(KEY)
+    (_, (plan_now, given)), (_, status_now), (_, action) = seen
+    assert given is policy and plan_now == status_now and before <= plan_now <= datetime.now(UTC)
+    assert action is not None and action.reason == "Steady"
+    condition = kube.patches[0][1]["status"]["conditions"][0]
+    assert condition["lastTransitionTime"] and condition["lastUpdateTime"]
+    default = EtcdClusterReconciler(Cache(None), Kube(), None, Events(), True)  # type: ignore[arg-type]
+    assert default.recovery == RecoveryPolicy()
+
+
+async def test_changes_go_through_the_reconcilers_etcd_and_events(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=module.__name__)
+    one = observed(pods=(pod(A),), members=(member(A),))  # short of 3: add a learner
+    log = Log()
+    rec, kube, events, _ = reconciler(monkeypatch, one, wire(one.cluster), etcd=FakeEtcd(log))
+    assert await rec.reconcile(KEY) == Result(requeue_after=1.0)
+    assert [c[0] for c in log.calls] == ["member_add"]
+    assert [e[1] for e in events.recorded] == ["MemberAdded"] and len(kube.created) == 2
+    refused = Log()
+    rec, _, events, _ = reconciler(
+        monkeypatch, one, wire(one.cluster), etcd=FakeEtcd(refused, UnhealthyCluster("busy"))
+    )
+    assert await rec.reconcile(KEY) == Result(requeue_after=3.0)
+    assert "AddLearner not applied yet: busy" in caplog.messages
+
+
+async def test_a_stale_write_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=module.__name__)
+    stale = Kube(ApiError(409, {"reason": "Conflict", "message": "modified"}))
+    rec, _, _, _ = reconciler(monkeypatch, STEADY, wire(STEADY.cluster), stale)
+    await rec.reconcile(KEY)
+    assert "status not written, observing again: EtcdCluster example: modified" in caplog.messages
+
+
+async def test_reports_are_remembered_per_cluster_and_forgotten_when_it_goes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=module.__name__)
+    obj = wire(STEADY.cluster)
+    rec, _, _, _ = reconciler(monkeypatch, STEADY, obj)
+
+    def steps() -> int:
+        return sum(1 for m in caplog.messages if m.startswith("reconcile step"))
+
+    await rec.reconcile(KEY)
+    rec._log("default/other", module.Steady())  # another cluster's first report is logged
+    assert steps() == 2
+    rec.cache.obj = None  # type: ignore[attr-defined]  # the cluster is deleted...
+    await rec.reconcile(KEY)
+    rec.cache.obj = obj  # type: ignore[attr-defined]  # ...and created again: logged again
+    await rec.reconcile(KEY)
+    assert steps() == 3
+
+
+def test_the_status_patch_is_json_with_the_apis_field_names() -> None:
+    started = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    status = ClusterStatus(
+        phase="Running", operation=Operation(type="QuorumRecovery", started_at=started)
+    )
+    body = wire_status(status)
+    json.dumps(body)  # every value is JSON already (times as strings)
+    assert body["operation"]["startedAt"] == "2026-11-30T12:00:00Z"
+    assert body["controlPaused"] is False and body["readyMembers"] == 0
