@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controller.etcdcluster import naming
 from controller.etcdcluster.planner import Steady
+from controller.etcdcluster.resources import template_hash
 from tests.sim.world import World
 
 
@@ -19,6 +20,15 @@ def problems(world: World) -> list[str]:
     pods = sorted(world.kube.pods)
     if pods != members or any(p.terminating or p.evicted for p in world.kube.pods.values()):
         found.append(f"pods {pods} are not the members' {members}")
+    template, version = template_hash(world.cluster), world.cluster.spec.etcd_version
+    outdated = [
+        p.name
+        for p in world.kube.pods.values()
+        if p.obj["metadata"]["annotations"].get(naming.TEMPLATE_HASH_ANNOTATION) != template
+        or p.obj["metadata"]["annotations"][naming.VERSION_ANNOTATION] != version
+    ]
+    if outdated:
+        found.append(f"pods not rolled to the spec: {sorted(outdated)}")
     volumes = sorted(world.kube.pvcs)
     if volumes != (members if world.pvc else []):
         found.append(f"volumes {volumes}, members {members}")

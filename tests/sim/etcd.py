@@ -223,13 +223,11 @@ class SimEtcd:
         kube: SimKube,
         witness: Witness,
         journal: list[tuple[str, str]],
-        version: str,
     ):
         self.state = state
         self.kube = kube
         self.witness = witness
         self.journal = journal
-        self.version = version
 
     async def client(self, endpoint: Endpoint, tls: TLSMaterial | None) -> SimEtcdClient:
         return SimEtcdClient(self, endpoint.address.rsplit(":", 1)[0])
@@ -266,12 +264,15 @@ class SimEtcdClient:
         self.state = etcd.state
         self.ip = ip
 
-    def _serving(self) -> SimMember:
+    def _serving_pod(self) -> tuple[SimPod, SimMember]:
         pod = next((p for p in self.etcd.kube.pods.values() if p.ip == self.ip), None)
         member = self.state.served_by(pod.name) if pod is not None and pod.running else None
-        if member is None:
+        if pod is None or member is None:
             raise Unavailable(f"{self.ip}:{naming.CLIENT_PORT}: connection refused")
-        return member
+        return pod, member
+
+    def _serving(self) -> SimMember:
+        return self._serving_pod()[1]
 
     def _require_quorum(self) -> None:
         self._serving()
@@ -296,11 +297,12 @@ class SimEtcdClient:
         return Member(m.id, m.name, (m.peer_url,), client_urls if m.name else (), m.learner)
 
     async def status(self) -> EndpointStatus:
-        member = self._serving()
+        pod, member = self._serving_pod()
         leader = self.state.leader if self.state.has_quorum() else 0
         revision, term = member.revision, self.state.term
+        version = pod.obj["metadata"]["annotations"][naming.VERSION_ANNOTATION]  # its image's
         return EndpointStatus(
-            member.id, leader, revision, term, revision, self.etcd.version, 1, member.learner, ()
+            member.id, leader, revision, term, revision, version, 1, member.learner, ()
         )
 
     async def member_add(self, peer_urls: Sequence[str], is_learner: bool) -> Member:

@@ -29,6 +29,8 @@ class Kind(StrEnum):
     EVICT = "evict"  # the kubelet evicts the n-th pod
     RESTART_ALL = "restart-all"  # every pod is deleted (nodes rebooted)
     LAG = "lag"  # the operator's cache misses every change of the next 1 + n % 3 passes
+    ROLL = "roll"  # the user changes the pod policy: every member is rolled
+    UPGRADE = "upgrade"  # the user asks for the next minor etcd version
 
 
 Event = tuple[Kind, int]
@@ -63,6 +65,10 @@ def happen(world: World, event: Event) -> None:
             world.restart_all()
         case Kind.LAG:
             world.lag(1 + n % 3)
+        case Kind.ROLL:
+            world.change_pod_policy(n)
+        case Kind.UPGRADE:
+            world.upgrade()
         case Kind.START | Kind.KILL | Kind.DELETE | Kind.EVICT:
             pass  # no pod yet
     world.safety.check_world()

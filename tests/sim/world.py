@@ -59,6 +59,7 @@ FAULT_POINTS_OF: dict[type, tuple[str, ...]] = {
     PromoteLearner: ("after-member-promote",),
     RemoveMember: ("after-member-remove", "after-pod-delete"),
 }
+INITIAL_VERSION, UPGRADED_VERSION = "3.6.16", "3.7.3"
 HEALTH_INTERVAL = timedelta(seconds=5)  # etcd's: how long a voter must be connected
 
 
@@ -73,6 +74,7 @@ def make_cluster(size: int, pvc: bool) -> EtcdCluster:
     set_field(doc, "metadata.namespace", NAMESPACE)
     set_field(doc, "metadata.uid", "0f6c3a52-sim")
     set_field(doc, "spec.size", size)
+    set_field(doc, "spec.version", INITIAL_VERSION)
     if not pvc:
         set_field(doc, "spec.pod.persistentVolumeClaimSpec", DELETE)
     return EtcdCluster.model_validate(doc)
@@ -96,8 +98,7 @@ class World:
         self.safety = Safety(self.etcd)
         self.kube = SimKube(self.journal, self.safety.before_pod_create, self.kill)
         self.safety.kube = self.kube
-        version = self.cluster.spec.etcd_version
-        self.etcd_api = SimEtcd(self.etcd, self.kube, self.safety, self.journal, version)
+        self.etcd_api = SimEtcd(self.etcd, self.kube, self.safety, self.journal)
         self.events = SimEvents()
         secrets = tls_secrets(NAMESPACE, secret_names(self.cluster))
         self.cache = SimCache(self.kube, self.ready, secrets)
@@ -216,11 +217,27 @@ class World:
         self.tick()
 
     def resize(self, size: int) -> None:
-        self.cluster = self.cluster.model_copy(
-            update={"spec": self.cluster.spec.model_copy(update={"size": size})}
-        )
+        self._edit_spec(size=size)
+
+    def change_pod_policy(self, revision: int) -> None:
+        """The user edits spec.pod (a label): every member is rolled to the new template."""
+        pod = self.cluster.spec.pod
+        self._edit_spec(pod=pod.model_copy(update={"labels": {**pod.labels, "rev": str(revision)}}))
+
+    def upgrade(self) -> None:
+        """The user asks for the next minor version (the only step etcd allows)."""
+        if self.cluster.spec.etcd_version == INITIAL_VERSION:
+            self._edit_spec(version=UPGRADED_VERSION)
+
+    def _edit_spec(self, **fields: Any) -> None:
+        spec = self.cluster.spec.model_copy(update=fields)
+        self.cluster = self.cluster.model_copy(update={"spec": spec})
 
     # The operator.
+
+    def reseed(self, seed: int) -> None:
+        """Names of members added from now on come from `seed`."""
+        self._names.seed(seed)
 
     def new_member_name(self, cluster: str) -> str:
         """naming.new_member_name from the world's seed: runs replay exactly."""
