@@ -23,16 +23,20 @@ from etcd3aio.errors import EtcdError
 from etcd3aio.maintenance import MaintenanceService
 
 from controller.clients.etcd import (
+    CHANNEL_OPTIONS,
     DEFAULT_TIMEOUT,
     Endpoint,
     EtcdClientError,
     TLSMaterial,
     Unavailable,
-    _channel,
     error_for,
 )
 
 TRAILER = 32  # bytes of SHA-256 at the end of every snapshot stream
+# gRPC grows a stream's flow-control window with its bandwidth-delay probes; while the
+# consumer waits for an S3 part, the member keeps sending into it, and the operator held tens
+# of MiB that way (measured). A fixed window makes a stalled consumer stall the member.
+SNAPSHOT_OPTIONS = (("grpc.http2.bdp_probe", 0),)
 
 
 class SnapshotCorrupt(EtcdClientError):
@@ -127,6 +131,19 @@ async def open_snapshot(
         yield SnapshotStream(MaintenanceService(channel, max_attempts=1), endpoint, tls is not None)
     finally:
         await channel.close()
+
+
+def _channel(endpoint: Endpoint, tls: TLSMaterial | None) -> grpc.aio.Channel:
+    """A channel of its own for one backup (a snapshot must not share a pooled one)."""
+    options: list[tuple[str, str | int]] = [*CHANNEL_OPTIONS, *SNAPSHOT_OPTIONS]
+    if tls is None:
+        return grpc.aio.insecure_channel(endpoint.address, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca, private_key=tls.key or None, certificate_chain=tls.cert or None
+    )
+    if endpoint.server_name:
+        options.append(("grpc.ssl_target_name_override", endpoint.server_name))
+    return grpc.aio.secure_channel(endpoint.address, credentials, options=options)
 
 
 def _translate(exc: BaseException, endpoint: Endpoint, secure: bool) -> EtcdClientError:

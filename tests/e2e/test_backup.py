@@ -11,9 +11,11 @@ that is not a whole verified snapshot, no upload left pending once the next back
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -40,10 +42,12 @@ from tests.e2e.operator import (
     running_with,
     seed_tls,
 )
+from tests.etcdproc import free_port
 from tests.seed import BACKUP, CLUSTER, load_seed, set_field
 
 pytestmark = pytest.mark.e2e
 KEY = "etcd.backup"
+PATIENT = ("--dial-timeout=15s", "--command-timeout=60s")  # etcdctl on a loaded machine
 INTERVAL = 5  # seconds; the seed says 125
 ETCDUTL = ROOT / ".local" / "bin" / "etcd-3.6" / "etcdutl"
 VERSITYGW = ROOT / ".local" / "bin" / "versitygw"
@@ -143,13 +147,14 @@ def write_keys(etcdctl: Etcdctl, count: int, prefix: str, value_bytes: int = 0) 
         else ('etcdctl "$@" put "$P$i" v')
     )
     script = f'N=$1 P=$2; shift 2; for i in $(seq "$N"); do {value} >/dev/null || exit 1; done'
-    subprocess.run(
-        [IN_CLUSTER, "bash", "-c", script, "_", str(count), prefix, *etcdctl.args],
+    proc = subprocess.run(
+        [IN_CLUSTER, "bash", "-c", script, "_", str(count), prefix, *etcdctl.args, *PATIENT],
         env=etcdctl.env,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=600,
     )
+    assert proc.returncode == 0, f"writing {count} keys: {proc.stderr}"
 
 
 def revision(etcdctl: Etcdctl) -> int:
@@ -272,3 +277,223 @@ async def test_seed_periodic_backup_keeps_the_newest_by_revision_across_lengths(
 
     saved = await download(s3, bucket, newest[0].name, tmp_path / "newest.db")
     assert restorable(saved, tmp_path) == 101
+
+
+# --- faults: each with a reason, none harming anything -----------------------------------
+async def test_bad_settings_fail_with_a_reason_and_harm_nothing(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+    s3: S3Client,
+    tmp_path: Path,
+) -> None:
+    etcdctl = await tls_cluster(kube, kubectl, local_env, namespace, operators, tmp_path)
+    bucket = new_bucket()
+    s3_secret(local_env, namespace, bucket)
+    key_id, secret = local_env["AWS_ACCESS_KEY_ID"], local_env["AWS_SECRET_ACCESS_KEY"]
+    await put_secret(kube, namespace, "aws-wrong", aws_files(key_id, "wrong" + secret[5:]))
+    endpoint = local_env["AWS_ENDPOINT_URL_S3"]
+    closed = [f"https://example-client.{namespace}.svc:2999"]  # resolves; nothing listens
+    aws = "spec__s3__awsSecret"
+    cases = {  # name: (key, expected reason, extra fields)
+        "missing-bucket": ("mb/etcd.backup", "S3BucketNotFound", {}),
+        "wrong-credentials": ("wrong/etcd.backup", "S3AccessDenied", {aws: "aws-wrong"}),
+        "etcd-unreachable": (
+            "down/etcd.backup",
+            "EtcdUnavailable",
+            {"spec__etcdEndpoints": closed},
+        ),
+        "secret-missing": ("later/etcd.backup", "SecretNotFound", {aws: "aws-later"}),
+    }
+    for name, (key, _, fields) in cases.items():
+        target = f"missing-{uuid.uuid4().hex[:8]}" if name == "missing-bucket" else bucket
+        apply(kubectl, seed_backup(namespace, endpoint, target, name, key, 0, **fields))
+    backup_operator(operators, namespace)
+
+    for name, (_, reason, _) in cases.items():
+
+        async def failed(name: str = name, reason: str = reason) -> Obj | None:
+            status = await backup_status(kube, namespace, name)
+            cond = condition(status, "Succeeded")
+            return status if cond.get("reason") == reason and not status["succeeded"] else None
+
+        status = await failed()
+        status = status or await eventually(failed, f"{name} to fail with {reason}")
+        assert status["Reason"] and condition(status, "Succeeded")["status"] == "False"
+
+        async def warned(name: str = name, reason: str = reason) -> list[Obj]:
+            return [
+                e
+                for e in await events_of(kube, namespace, name)
+                if e["type"] == "Warning" and e["reason"] == reason
+            ]
+
+        events = await eventually(warned, f"a Warning event {reason} about {name}")
+        for text in (json.dumps(status), json.dumps(events)):
+            assert secret not in text and key_id not in text and secret[5:] not in text
+
+    # Nothing harmed: no object, no pending upload, the cluster serves.
+    assert await s3.list_objects(bucket, "") == []
+    assert await s3.pending_uploads(bucket, "") == []
+    etcdctl("endpoint", "health")
+
+    # Fixes take effect at once: the Secrets' events enqueue the backups naming them.
+    await put_secret(kube, namespace, "aws-wrong", aws_files(key_id, secret))
+    await put_secret(kube, namespace, "aws-later", aws_files(key_id, secret))
+
+    async def fixed() -> list[str] | None:
+        keys = sorted(o.key for o in await s3.list_objects(bucket, ""))
+        return keys if keys == ["later/etcd.backup", "wrong/etcd.backup"] else None
+
+    await eventually(fixed, "the fixed backups stored", timeout=60)
+    for name in ("wrong-credentials", "secret-missing"):
+        assert (await backup_status(kube, namespace, name))["succeeded"] is True
+
+
+class PrivateS3:
+    """A versitygw of the test's own, which it may stop (the shared one stays up for the
+    others), on the bridge gateway so that the operator in the cluster network reaches it."""
+
+    def __init__(self, gateway: str, workdir: Path):
+        self.address = (gateway, free_port())
+        self.endpoint = f"http://{gateway}:{self.address[1]}"
+        self.data = workdir / "s3-data"
+        self.data.mkdir()
+        self.log = workdir / "versitygw.log"
+        self.key_id, self.secret = f"private{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def settings(self) -> S3Settings:
+        return settings_from_files(aws_files(self.key_id, self.secret), self.endpoint, True)
+
+    def launch(self) -> None:
+        env = {"ROOT_ACCESS_KEY": self.key_id, "ROOT_SECRET_KEY": self.secret}
+        port = f"{self.address[0]}:{self.address[1]}"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(VERSITYGW), "--port", port, "posix", str(self.data)],
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+
+    async def start(self) -> None:
+        self.launch()
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection(*self.address)
+                except OSError:
+                    await asyncio.sleep(0.1)  # polling for the listener, bounded above
+                    continue
+                writer.close()
+                return
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def parts_on_disk(self) -> list[Path]:
+        """Parts of incomplete multipart uploads, as versitygw's POSIX backend keeps them."""
+        return list(self.data.glob("*/.sgwtmp/multipart/*/*/*"))
+
+
+@pytest.fixture
+async def private_s3(local_env: dict[str, str], tmp_path: Path) -> AsyncIterator[PrivateS3]:
+    server = PrivateS3(local_env["CLUSTER_GATEWAY"], tmp_path)
+    await server.start()
+    yield server
+    server.kill()
+
+
+async def soon(check: Callable[[], Any], what: str, timeout: float = 120) -> None:
+    """Polls a cheap local check every 10 ms (a part on disk lives for a fraction of a second)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.01)
+
+
+def operator_pid(namespace: str) -> int:
+    """The backup operator's own process (not the in-cluster wrapper around it)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1].endswith(b"etcd-operator") and namespace.encode() in argv:
+            return int(proc.name)
+    raise AssertionError("the backup operator's process is not running")
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+async def test_s3_server_stopped_mid_upload_leaves_no_object_and_the_next_backup_succeeds(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+    private_s3: PrivateS3,
+    tmp_path: Path,
+) -> None:
+    etcdctl = await tls_cluster(kube, kubectl, local_env, namespace, operators, tmp_path)
+    write_keys(etcdctl, 192, "/big/", value_bytes=1024 * 1024)  # a snapshot of ~200 MiB
+    bucket = new_bucket()
+    async with S3Client(private_s3.settings) as s3:
+        await s3.create_bucket(bucket)
+    await put_secret(kube, namespace, "aws", aws_files(private_s3.key_id, private_s3.secret))
+    op = backup_operator(operators, namespace)
+    leading = re.compile(r"starting \d+ workers .*controller=etcdbackup")
+    await eventually(
+        lambda: asyncio.to_thread(lambda: leading.search(op.log())), "the backups' leader"
+    )
+    pid = operator_pid(namespace)
+    idle_rss = peak_rss_mib(pid)
+    apply(kubectl, seed_backup(namespace, private_s3.endpoint, bucket, "big", KEY, 0))
+
+    await soon(private_s3.parts_on_disk, "a part on the S3 server's disk")
+    private_s3.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+    private_s3.kill()
+    assert not (private_s3.data / bucket / KEY).exists()
+
+    async def failed() -> Obj | None:
+        status = await backup_status(kube, namespace, "big")
+        return status if condition(status, "Succeeded").get("reason") == "S3Unreachable" else None
+
+    status = await eventually(failed, "the backup to fail with S3Unreachable")
+    assert status["succeeded"] is False and private_s3.endpoint in status["Reason"]
+    assert private_s3.secret not in json.dumps(status)
+    assert not (private_s3.data / bucket / KEY).exists()  # no object, whole or not
+
+    await private_s3.start()
+
+    async def succeeded() -> Obj | None:
+        status = await backup_status(kube, namespace, "big")
+        return status if status.get("succeeded") else None
+
+    status = await eventually(succeeded, "the next backup to succeed")
+    message = condition(status, "Succeeded")["message"]
+    size, seconds = (float(x) for x in re.search(r": (\d+) bytes.* in ([\d.]+)s", message).groups())  # type: ignore[union-attr]
+    peak = peak_rss_mib(pid)
+    print(
+        f"backup of {size / 2**20:.0f} MiB in {seconds:.1f}s ({size / 2**20 / seconds:.0f} MiB/s);"
+        f" operator peak RSS {idle_rss:.0f} MiB idle, {peak:.0f} MiB after the backups"
+    )
+    # S3's service model (loaded by the first client), two 8 MiB parts, gRPC's buffers: not
+    # the snapshot, which would add its whole size.
+    assert peak - idle_rss < size / 2**20 / 2, "the operator's memory grew with the snapshot"
+    async with S3Client(private_s3.settings) as s3:
+        assert [(o.key, o.size) for o in await s3.list_objects(bucket, "")] == [(KEY, size)]
+        assert await s3.pending_uploads(bucket, "") == []  # the cut-off upload was aborted
+        assert not private_s3.parts_on_disk()
+        saved = await download(s3, bucket, KEY, tmp_path / "big.db")
+    assert restorable(saved, tmp_path) == status["etcdRevision"]

@@ -134,6 +134,22 @@ CASES: dict[str, tuple[Observed, Action]] = {
         Observed(backup(interval=0), memory=Memory(failures=30, last_failure=ago(1))),
         WaitUntil(later(299)),
     ),
+    "a changed Secret or spec is tried at once": (
+        Observed(
+            backup(),
+            memory=Memory(failures=5, last_failure=ago(2), failed_inputs="1/100"),
+            inputs_version="1/107",
+        ),
+        StartBackup(),
+    ),
+    "... unchanged ones wait": (
+        Observed(
+            backup(),
+            memory=Memory(failures=1, last_failure=ago(2), failed_inputs="1/100"),
+            inputs_version="1/100",
+        ),
+        WaitUntil(later(3)),
+    ),
     "a failure does not move the interval of a later success": (
         Observed(backup(last_success=ago(100)), memory=Memory(failures=1, last_failure=ago(1))),
         WaitUntil(ago(100) + timedelta(seconds=INTERVAL)),
