@@ -12,6 +12,7 @@ that is not a whole verified snapshot, no upload left pending once the next back
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -497,3 +498,48 @@ async def test_s3_server_stopped_mid_upload_leaves_no_object_and_the_next_backup
         assert not private_s3.parts_on_disk()
         saved = await download(s3, bucket, KEY, tmp_path / "big.db")
     assert restorable(saved, tmp_path) == status["etcdRevision"]
+
+
+async def test_operator_killed_mid_backup_then_one_backup_and_the_interval_no_burst(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+    s3: S3Client,
+    tmp_path: Path,
+) -> None:
+    etcdctl = await tls_cluster(kube, kubectl, local_env, namespace, operators, tmp_path)
+    write_keys(etcdctl, 24, "/mid/", value_bytes=1024 * 1024)  # three parts and more
+    bucket = new_bucket()
+    s3_secret(local_env, namespace, bucket)
+    doc = seed_backup(namespace, local_env["AWS_ENDPOINT_URL_S3"], bucket)
+    name = doc["metadata"]["name"]
+    apply(kubectl, doc)
+
+    crashing = backup_operator(operators, namespace, faults="backup-mid-upload:crash")
+    await eventually(lambda: asyncio.to_thread(lambda: crashing.proc.poll() is not None), "a crash")
+    assert "fault injected: crashing at backup-mid-upload" in crashing.log()
+    (left_behind,) = await s3.pending_uploads(bucket, "")  # a part stored, no object
+    assert parse_periodic(KEY, left_behind.key) is not None
+    assert await s3.list_objects(bucket, "") == []
+
+    # The durable record says the last success was an hour ago: 720 intervals were missed.
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = {"succeeded": True, "lastSuccessDate": hour_ago}
+    await kube.patch(ETCD_BACKUPS, name, {"status": status}, namespace, sub="status")
+    backup_operator(operators, namespace)
+
+    async def three_backups() -> list[str] | None:
+        names = [o.key for o in await s3.list_objects(bucket, KEY)]
+        return names if len(names) >= 3 else None
+
+    names = await eventually(three_backups, "three backups after the restart")
+    taken = sorted(p.taken for p in (parse_periodic(KEY, n) for n in names) if p)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(taken)]
+    # Names carry whole seconds: a gap of INTERVAL may read one second less.
+    assert all(gap >= INTERVAL - 1 for gap in gaps), f"missed runs made up in a burst: {gaps}"
+    assert await s3.pending_uploads(bucket, "") == []  # the crashed run's upload was aborted
+    first = min(names, key=lambda n: parse_periodic(KEY, n).taken)  # type: ignore[union-attr]
+    saved = await download(s3, bucket, first, tmp_path / "first.db")
+    assert restorable(saved, tmp_path) == parse_periodic(KEY, first).revision  # type: ignore[union-attr]
