@@ -30,6 +30,10 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 log = logging.getLogger(__name__)
+# At DEBUG botocore logs every request with its Authorization header, which names the access
+# key: never that, whatever level the operator runs at.
+for _library in ("botocore", "aiobotocore"):
+    logging.getLogger(_library).setLevel(logging.INFO)
 
 MIB = 1024 * 1024
 PART_SIZE = 8 * MIB  # S3 wants >= 5 MiB for every part but the last
