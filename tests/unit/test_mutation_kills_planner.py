@@ -1,0 +1,147 @@
+"""The planner's quorum-loss recovery (controller/etcdcluster/recovery.py) to the letter: which
+members count as lost, and the exact waits and records of each step. Surviving mutants showed
+the tests checked that a Wait came, not which one (its reason decides when to look again)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from controller.etcdcluster.actions import FinishOperation, RecordOperation, Wait, WaitReason
+from controller.etcdcluster.observe import EtcdView
+from controller.etcdcluster.planner import plan
+from controller.etcdcluster.recovery import (
+    DETECTED,
+    FORCE_NEW_CLUSTER,
+    REGROWING,
+    RESTARTING,
+    lost_members,
+)
+from tests.unit.test_etcdcluster_planner import EMPTY_DIR, A, B, C, bare, member, observed, pod
+from tests.unit.test_etcdcluster_recovery import (
+    LOST_TWO,
+    NOW,
+    POLICY,
+    RAN,
+    answering,
+    recorded,
+    silent,
+)
+
+THREE = EtcdView((answering(A, 40), silent(B), silent(C)))
+INPUTS = {"lost": f"{B},{C}", "survivor": A, "revision": "40"}
+
+
+def test_lost_means_no_live_pod_and_no_volume_to_restart_from() -> None:
+    on_volumes = observed(pods=(pod(A),), pvcs=(B,), **RAN)  # A runs, B has its volume
+    assert lost_members(on_volumes, THREE) == [C]
+    without_volume = observed(pods=(pod(A),), pvcs=(), **RAN)  # A runs, but has no PVC
+    assert lost_members(without_volume, THREE) == [B, C]
+    empty_dir = observed(pods=(bare(A),), pvcs=(B,), **RAN, **EMPTY_DIR)  # a PVC is no data
+    assert lost_members(empty_dir, THREE) == [B, C]
+
+
+def test_detection_names_the_lost_in_the_record_and_the_event() -> None:
+    action = plan(LOST_TWO, NOW, POLICY)
+    assert isinstance(action, RecordOperation)
+    words = f"quorum lost: members {B}, {C} lost their data"
+    assert action.operation.message == words and action.event == words
+
+
+def test_forcing_waits_name_the_step() -> None:
+    base = recorded(observed(pvcs=(A,), **RAN), FORCE_NEW_CLUSTER, NOW, **INPUTS)
+    terminating = replace(base, pods=(replace(pod(A), terminating=True),))
+    assert plan(terminating, NOW, POLICY) == Wait(WaitReason.RECOVERING, f"pod {A} is terminating")
+    forced = replace(base, pods=(replace(pod(A), forced=True),))
+    assert plan(forced, NOW, POLICY) == Wait(
+        WaitReason.RECOVERING, f"{A} is starting as a one-member cluster"
+    )
+    alone = replace(forced, etcd=EtcdView((member(A),)))
+    step = plan(alone, NOW, POLICY)
+    assert isinstance(step, RecordOperation)
+    assert step.event == f"{A} serves alone; restarting it normally"
+
+
+def test_restarting_waits_name_the_step() -> None:
+    base = recorded(observed(pvcs=(A,), **RAN), RESTARTING, NOW, **INPUTS)
+    terminating = replace(base, pods=(replace(pod(A), terminating=True),))
+    assert plan(terminating, NOW, POLICY) == Wait(WaitReason.RECOVERING, f"pod {A} is terminating")
+    starting = replace(base, pods=(pod(A),), etcd=None)  # no answer yet
+    assert plan(starting, NOW, POLICY) == Wait(WaitReason.RECOVERING, f"{A} is restarting")
+    serving = replace(base, pods=(pod(A),), etcd=EtcdView((member(A),)))
+    step = plan(serving, NOW, POLICY)
+    assert isinstance(step, RecordOperation) and step.operation.phase == REGROWING
+    assert step.event == f"{A} serves; growing back to size"
+
+
+def test_the_finish_names_survivor_and_revision() -> None:
+    at_size = observed(
+        pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)), **RAN
+    )
+    done = plan(recorded(at_size, REGROWING, NOW, **INPUTS), NOW, POLICY)
+    assert done == FinishOperation(f"recovered from {A} at revision 40")
+    unknown = {k: v for k, v in INPUTS.items() if k != "revision"}
+    done = plan(recorded(at_size, REGROWING, NOW, **unknown), NOW, POLICY)
+    assert done == FinishOperation(f"recovered from {A} at revision ?")
+
+
+def test_the_grace_period_counts_from_the_record() -> None:
+    waiting = recorded(LOST_TWO, DETECTED, NOW - timedelta(seconds=20), lost=f"{B},{C}")
+    assert plan(waiting, NOW, POLICY) == Wait(
+        WaitReason.QUORUM_LOST, f"members {B},{C} lost; recovering in 40s"
+    )
+
+
+def due(obs: object, **inputs: str) -> object:
+    return recorded(obs, DETECTED, NOW - POLICY.grace, **inputs)  # type: ignore[arg-type]
+
+
+def test_deciding_the_survivor_to_the_letter() -> None:
+    on_volumes = observed(pods=(pod(A), pod(B)), pvcs=(A, B), **RAN)
+    back = replace(LOST_TWO, etcd=EtcdView((member(A), member(B), member(C))))
+    assert plan(due(back, lost=C), NOW, POLICY) == FinishOperation(  # type: ignore[arg-type]
+        "quorum came back before the grace period ended"
+    )
+    nobody = replace(on_volumes, etcd=None, local=None)
+    assert plan(due(nobody, lost=C), NOW, POLICY) == Wait(  # type: ignore[arg-type]
+        WaitReason.QUORUM_LOST, "no surviving member answers"
+    )
+    holds_data = replace(on_volumes, etcd=None, local=EtcdView((answering(A, 9), silent(B))))
+    assert plan(due(holds_data, lost=C), NOW, POLICY) == Wait(  # type: ignore[arg-type]
+        WaitReason.QUORUM_LOST, f"waiting for {B} (they hold data) to answer"
+    )
+    pod_only = replace(holds_data, pvcs=(A,))  # B's pod runs (no PVC): it may hold data too
+    assert isinstance(plan(due(pod_only, lost=C), NOW, POLICY), Wait)  # type: ignore[arg-type]
+    no_volume = replace(
+        on_volumes, pods=(pod(A),), pvcs=(), etcd=None, local=EtcdView((answering(A, 9),))
+    )
+    assert plan(due(no_volume, lost=C), NOW, POLICY) == Wait(  # type: ignore[arg-type]
+        WaitReason.QUORUM_LOST, "no member with data answers"
+    )
+
+
+def test_the_survivor_is_the_highest_revision_with_data_then_the_last_name() -> None:
+    def decide(*views: object, pvcs: tuple[str, ...] = (A, B)) -> RecordOperation:
+        obs = replace(
+            observed(pods=(pod(A), pod(B)), pvcs=pvcs, **RAN),
+            etcd=None,
+            local=EtcdView(views),  # type: ignore[arg-type]
+        )
+        action = plan(due(obs, lost=C), NOW, POLICY)  # type: ignore[arg-type]
+        assert isinstance(action, RecordOperation) and action.operation.phase == FORCE_NEW_CLUSTER
+        return action
+
+    first = decide(answering(A, 41), answering(B, 40), silent(C))
+    assert first.operation.inputs["survivor"] == A  # the revision wins over the name
+    assert first.operation.message == f"recovering from {A} at revision 41"
+    assert first.event == f"recovering from {A} (revision 41) with --force-new-cluster"
+    tie = decide(answering(A, 40), answering(B, 40), silent(C))
+    assert tie.operation.inputs["survivor"] == B
+    without_pvc = decide(answering(A, 50), answering(B, 40), silent(C), pvcs=(B,))
+    assert without_pvc.operation.inputs["survivor"] == B  # A's newer data has no volume
+
+
+def test_the_grace_period_ends_exactly_on_time() -> None:
+    exactly = recorded(LOST_TWO, DETECTED, NOW - POLICY.grace, lost=f"{B},{C}")
+    action = plan(exactly, NOW, POLICY)
+    assert not (isinstance(action, Wait) and "recovering in" in action.message)
