@@ -146,6 +146,7 @@ class Executor:
                 trust = obs.tls.trust
                 built = resources.member_pod(cluster, pod, peers, "existing", force, trust)
                 await self._create(PODS, built)
+                fault_point("after-member-restart")
                 flag = " with --force-new-cluster" if force else ""
                 await self._event(
                     cluster, "MemberRestarted", f"pod of member {pod} recreated{flag}"
@@ -153,12 +154,14 @@ class Executor:
             case StopMember(pod=pod, why=why):
                 log.info("deleting the pod of member %s to restart it %s", pod, why)
                 await self._delete(PODS, cluster, pod)
+                fault_point("after-member-stop")
                 if why:
                     await self._event(cluster, "MemberRolling", f"{pod}: {why}")
             case ApplyDisruptionBudget(min_available=least):
                 await self._apply_budget(cluster, least)
             case MoveLeader(to_id=to_id, to_pod=to_pod):
                 await (await self._leader(obs)).move_leader(to_id)
+                fault_point("after-leader-move")
                 await self._event(cluster, "LeaderMoved", f"leadership moved to {to_pod}")
             case DeleteFailedPod(pod=pod):
                 log.info("deleting failed pod %s to recreate it", pod)

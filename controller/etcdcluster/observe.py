@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 
@@ -31,7 +32,7 @@ from controller.clients.etcd import (
 from controller.common.ownership import BY_CLUSTER
 from controller.common.resources import PDBS, PODS, PVCS, SECRETS, SERVICES
 from controller.etcdcluster import naming
-from controller.etcdcluster.resources import Obj, data_claim_name
+from controller.etcdcluster.resources import Obj, data_claim_name, template_hash
 from controller.runtime.cache import Cache
 from controller.runtime.store import join_key
 
@@ -116,6 +117,11 @@ class Observed:
     @property
     def live_pods(self) -> tuple[PodView, ...]:
         return tuple(p for p in self.pods if not p.terminating)
+
+    @functools.cached_property
+    def template(self) -> str:
+        """The template hash member pods of this spec and these CAs carry (computed once)."""
+        return template_hash(self.cluster, self.tls.trust)
 
     def pod(self, name: str | None) -> PodView | None:
         return next((p for p in self.pods if p.name == name), None)

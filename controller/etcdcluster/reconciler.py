@@ -53,6 +53,7 @@ from controller.etcdcluster.recovery import RecoveryPolicy
 from controller.etcdcluster.status import desired_status, status_events
 from controller.runtime.cache import Cache
 from controller.runtime.events import EventRecorder
+from controller.runtime.faults import fault_point
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
 
@@ -105,6 +106,8 @@ class EtcdClusterReconciler:
         except StaleObject as exc:
             log.info("status not written, observing again: %s", exc)
             return Result(requeue=True)
+        if isinstance(action, RecordOperation):
+            fault_point("after-operation-record")  # the decision is durable from here on
         return requeue(action, outcome)
 
     def _log(self, key: str, action: Action) -> None:

@@ -18,7 +18,6 @@ Version steps follow etcd's rule: one minor at a time upwards; downgrades are re
 
 from __future__ import annotations
 
-from controller.etcdcluster import resources
 from controller.etcdcluster.actions import Action, AddLearner, MoveLeader, Peers, StopMember
 from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView
 
@@ -58,8 +57,7 @@ def outdated(obs: Observed, pod: PodView | None) -> bool:
         return False
     if pod.version != obs.cluster.spec.etcd_version:
         return True
-    want = resources.template_hash(obs.cluster, obs.tls.trust)
-    return pod.template is not None and pod.template != want
+    return pod.template is not None and pod.template != obs.template
 
 
 def outdated_members(obs: Observed, etcd: EtcdView) -> list[MemberView]:

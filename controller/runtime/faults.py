@@ -5,8 +5,9 @@ reaching that point, exit the process at once (`crash`: os._exit(1), no cleanup,
 would) or raise InjectedFault (`error`: an ordinary failed reconcile). Unset, it costs nothing.
 Points are named where they sit (the EtcdCluster executor: before-member-add,
 after-member-add, after-seed-pod-create, after-pod-create, after-member-promote,
-after-member-remove, after-pod-delete). In-process tests (the simulated world) use
-`injected({...})` instead of the environment.
+after-member-remove, after-pod-delete, after-member-stop, after-member-restart,
+after-leader-move; its reconciler: after-operation-record). In-process tests (the
+simulated world) use `injected({...})` instead of the environment.
 """
 
 from __future__ import annotations

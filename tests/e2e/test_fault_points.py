@@ -43,9 +43,11 @@ def pvc_cluster(namespace: str, size: int) -> dict[str, Any]:
     return doc
 
 
-async def crash_at(operators: Callable[..., Operator], point: str) -> None:
+async def crash_at(
+    operators: Callable[..., Operator], point: str, args: tuple[str, ...] = ()
+) -> None:
     """Runs an operator that dies at `point`; returns once it did."""
-    op = operators(faults=f"{point}:crash")
+    op = operators(faults=f"{point}:crash", args=args)
     await eventually(
         lambda: asyncio.to_thread(lambda: op.proc.poll() is not None), f"a crash at {point}"
     )
