@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 all: venv help
 
 .PHONY: all help packages venv tools manifests check-manifests lint unit cluster-up cluster-down \
-	install integration e2e test demo run bench clean
+	install integration e2e test demo run bench bench-steady clean
 
 help:
 	@echo "make demo          local control plane + node agent + operator + the seed's example cluster"
@@ -80,6 +80,11 @@ demo: install
 
 bench: install
 	$(ENV) PYTHONPATH=hack $(PY) bench/informer_bench.py
+
+# Steady-state cost of today's operator against the baseline commit's (bench/RESULTS.md);
+# BENCH_ARGS="--clusters 10 --window 60" for a shorter run.
+bench-steady: install
+	$(ENV) PYTHONPATH=hack $(PY) bench/steady_bench.py $(BENCH_ARGS)
 
 clean: cluster-down
 	rm -rf .local $(VENV)
