@@ -5,6 +5,7 @@ Written against mutants (hack/mutation.py) that survived: each test names what i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,7 +19,14 @@ from controller.clients.etcd import (
     UnhealthyCluster,
 )
 from controller.clients.kube import ApiError, Resource
-from controller.etcdcluster import naming
+from controller.etcdcluster import naming, resources
+from controller.etcdcluster.actions import (
+    ApplyDisruptionBudget,
+    DeleteFailedPod,
+    MoveLeader,
+    RestartMember,
+    StopMember,
+)
 from controller.etcdcluster.executor import Applied, Executor, NotYet, cluster_ref
 from controller.etcdcluster.observe import PodView
 from controller.etcdcluster.planner import (
@@ -93,6 +101,9 @@ class FakeEtcdClient:
 
     async def member_remove(self, member_id: int) -> None:
         self._call("member_remove", member_id)
+
+    async def move_leader(self, member_id: int) -> None:
+        self._call("move_leader", member_id)
 
 
 class FakeEtcd:
@@ -342,3 +353,85 @@ def test_cluster_ref_names_the_cluster() -> None:
 
 def test_pod_helper_is_the_planner_tests() -> None:
     assert pod(A).ip  # the shared helper gives every pod an IP; ip_pod here chooses one
+
+
+# --- healing, rolling and the disruption budget ---------------------------------------------------
+class PatchingKube(FakeKube):
+    async def patch(
+        self, res: Resource, name: str, patch: Obj, namespace: str | None = None, **kw: Any
+    ) -> Obj:
+        self.log.calls.append(("patch", res.kind, name, namespace, patch))
+        return patch
+
+
+async def test_restart_member_recreates_its_pod_as_built_then_an_event() -> None:
+    trusted = replace(ONE, tls=replace(ONE.tls, trust="ca-digest"))
+    for force, flag in ((False, ""), (True, " with --force-new-cluster")):
+        ex, log = executor()
+        action = RestartMember(B, peers(A, B), force_new_cluster=force)
+        assert await ex.apply(trusted, action) == Applied()
+        assert [c[:3] for c in log.calls] == [
+            ("create", "Pod", B),
+            ("event", "MemberRestarted", f"pod of member {B} recreated{flag}"),
+        ]
+        built = resources.member_pod(
+            trusted.cluster, B, peers(A, B), "existing", force, "ca-digest"
+        )
+        assert log.objects[f"Pod/{B}"] == built
+
+
+async def test_stop_member_deletes_its_pod_and_says_why_when_rolling() -> None:
+    ex, log = executor()
+    await ex.apply(ONE, StopMember(B, "to etcd 3.7.3"))
+    assert [c[:3] for c in log.calls] == [
+        ("delete", "Pod", B),
+        ("event", "MemberRolling", f"{B}: to etcd 3.7.3"),
+    ]
+    ex, log = executor()
+    await ex.apply(ONE, StopMember(B))
+    assert [c[:3] for c in log.calls] == [("delete", "Pod", B)]
+
+
+async def test_move_leader_asks_the_leader_then_says_where() -> None:
+    ex, log = executor()
+    assert await ex.apply(THREE, MoveLeader(IDS[B], B)) == Applied()
+    assert log.calls[0] == ("move_leader", IDS[B], "10.0.0.1:2379")
+    assert log.calls[1][:3] == ("event", "LeaderMoved", f"leadership moved to {B}")
+
+
+async def test_a_failed_pod_is_deleted_without_an_event() -> None:
+    ex, log = executor()
+    await ex.apply(ONE, DeleteFailedPod(B))
+    assert [c[:4] for c in log.calls] == [("delete", "Pod", B, "default")]
+
+
+async def test_the_disruption_budget_is_created_else_patched() -> None:
+    log = Log()
+    ex = Executor(PatchingKube(log), FakeEtcd(log), FakeEvents(log))
+    await ex.apply(ONE, ApplyDisruptionBudget(2))
+    assert log.calls == [("create", "PodDisruptionBudget", "example")]
+    assert log.objects["PodDisruptionBudget/example"] == resources.disruption_budget(ONE.cluster, 2)
+    log = Log()
+    exists = ApiError(409, {"reason": "AlreadyExists", "message": "exists"})
+    ex = Executor(
+        PatchingKube(log, {("create", "PodDisruptionBudget"): exists}),
+        FakeEtcd(log),
+        FakeEvents(log),
+    )
+    await ex.apply(ONE, ApplyDisruptionBudget(3))
+    assert log.calls[-1] == (
+        "patch",
+        "PodDisruptionBudget",
+        "example",
+        "default",
+        {"spec": {"minAvailable": 3}},
+    )
+    log = Log()
+    denied = ApiError(403, {"reason": "Forbidden", "message": "no RBAC"})
+    ex = Executor(
+        PatchingKube(log, {("create", "PodDisruptionBudget"): denied}),
+        FakeEtcd(log),
+        FakeEvents(log),
+    )
+    with pytest.raises(ApiError):
+        await ex.apply(ONE, ApplyDisruptionBudget(3))
