@@ -145,3 +145,90 @@ def test_the_grace_period_ends_exactly_on_time() -> None:
     exactly = recorded(LOST_TWO, DETECTED, NOW - POLICY.grace, lost=f"{B},{C}")
     action = plan(exactly, NOW, POLICY)
     assert not (isinstance(action, Wait) and "recovering in" in action.message)
+
+
+# --- every Wait of the planner, reason and message: the reason decides when to look again -------
+def waits() -> list[tuple[str, object, Wait]]:
+    from tests.unit.test_etcdcluster_planner import D
+
+    stuck_a = pod(A, ready=False, stuck="etcd: ErrImagePull: no such image")
+    stuck_b = pod(B, ready=False, stuck="etcd: CrashLoopBackOff: exit 1")
+    foreign = replace(member(B), pod=None)
+    return [
+        (
+            "seed starting",
+            observed(pods=(pod(A, ready=False),)),
+            Wait(WaitReason.ETCD_UNREACHABLE, "waiting for members to start"),
+        ),
+        (
+            "no answer, with the error",
+            replace(observed(pods=(pod(A, ready=False),)), etcd_error="connection refused"),
+            Wait(WaitReason.ETCD_UNREACHABLE, "connection refused"),
+        ),
+        (
+            "volumes an emptyDir spec cannot use",
+            observed(pvcs=(A,), **EMPTY_DIR),
+            Wait(
+                WaitReason.VOLUMES_WITHOUT_PODS,
+                "member volumes exist but the spec has no persistentVolumeClaimSpec to use them",
+            ),
+        ),
+        (
+            "members that cannot start, each named",
+            observed(pods=(stuck_a, stuck_b)),
+            Wait(
+                WaitReason.MEMBER_CANNOT_START,
+                f"{A}: etcd: ErrImagePull: no such image; {B}: etcd: CrashLoopBackOff: exit 1",
+            ),
+        ),
+        (
+            "a member of no pod of ours",
+            observed(pods=(pod(A),), members=(member(A), foreign)),
+            Wait(WaitReason.FOREIGN_MEMBER, "member b has no pod of this cluster"),
+        ),
+        (
+            "a member's pod terminating",
+            observed(pods=(pod(A), pod(B, terminating=True)), members=(member(A), member(B))),
+            Wait(WaitReason.MEMBER_POD_TERMINATING, f"pod {B} is terminating"),
+        ),
+        (
+            "a member without data while another is down",
+            observed(
+                pods=(pod(A), pod(B)),
+                pvcs=(A, B),
+                members=(member(A), member(B, up=False), member(C)),
+            ),
+            Wait(WaitReason.QUORUM_AT_RISK, f"members without data: {B}"),
+        ),
+        (
+            "a learner starting",
+            observed(
+                pods=(pod(A), pod(B, ready=False)),
+                members=(member(A), member(B, learner=True, started=False)),
+            ),
+            Wait(WaitReason.LEARNER_STARTING, f"learner {B} is starting"),
+        ),
+        (
+            "a member down",
+            observed(pods=(pod(A), pod(B)), members=(member(A), member(B, up=False))),
+            Wait(WaitReason.UNHEALTHY, f"unhealthy members: {B}"),
+        ),
+        (
+            "no leader",
+            observed(pods=(pod(A), pod(B)), members=(member(A, leader=0), member(B, leader=0))),
+            Wait(WaitReason.UNHEALTHY, "no leader"),
+        ),
+        (
+            "a stray pod terminating",
+            observed(
+                pods=(pod(A), pod(B), pod(C), pod(D, terminating=True)),
+                members=(member(A), member(B), member(C)),
+            ),
+            Wait(WaitReason.POD_TERMINATING, f"pods terminating: {D}"),
+        ),
+    ]
+
+
+def test_every_wait_to_the_letter() -> None:
+    for name, obs, want in waits():
+        assert plan(obs, NOW, POLICY) == want, name  # type: ignore[arg-type]
