@@ -249,7 +249,7 @@ async def test_add_learner_registers_then_creates_pod_then_volume(
     ]
     command = " ".join(log.objects[f"Pod/{new}"]["spec"]["containers"][0]["command"])
     assert f"{A}=https://{A}." in command and f"{new}={url}" in command
-    assert "--initial-cluster-state=existing" in command or "existing" in command
+    assert "--initial-cluster-state=existing" in command
 
 
 @pytest.mark.parametrize("refusal", [UnhealthyCluster("x"), TooManyLearners("y")])
@@ -435,3 +435,72 @@ async def test_the_disruption_budget_is_created_else_patched() -> None:
     )
     with pytest.raises(ApiError):
         await ex.apply(ONE, ApplyDisruptionBudget(3))
+
+
+# --- what the pods are built with, and where each step may stop ----------------------------------
+TRUSTED_ONE = replace(ONE, tls=replace(ONE.tls, trust="ca-digest"))
+
+
+async def test_every_member_pod_is_built_with_the_trust_digest_and_its_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(naming, "new_member_name", lambda cluster: f"{cluster}-newmember0")
+    new = "example-newmember0"
+    url = f"https://{new}.example.default.svc:2380"
+    ex, log = executor()
+    await ex.apply(replace(observed(), tls=TRUSTED_ONE.tls), BootstrapSeed(A))
+    await ex.apply(TRUSTED_ONE, CreateMemberPod(B, peers(A, B)))
+    await ex.apply(TRUSTED_ONE, AddLearner(peers(A)))
+    cluster = TRUSTED_ONE.cluster
+    seed_url = f"https://{A}.example.default.svc:2380"
+    assert log.objects[f"Pod/{A}"] == resources.member_pod(
+        cluster, A, ((A, seed_url),), "new", trust="ca-digest"
+    )
+    assert log.objects[f"Pod/{B}"] == resources.member_pod(
+        cluster, B, peers(A, B), "existing", trust="ca-digest"
+    )
+    assert log.objects[f"Pod/{new}"] == resources.member_pod(
+        cluster, new, (*peers(A), (new, url)), "existing", trust="ca-digest"
+    )
+
+
+async def test_etcd_is_reached_with_the_operators_client_certificate() -> None:
+    seen: list[Any] = []
+
+    class Recording(FakeEtcd):
+        async def client(self, endpoint: Any, tls: Any) -> FakeEtcdClient:
+            seen.append(tls)
+            return await super().client(endpoint, tls)
+
+    log = Log()
+    ex = Executor(FakeKube(log), Recording(log), FakeEvents(log))
+    await ex.apply(ONE, PromoteLearner(IDS[B], B))
+    assert seen == [ONE.tls.client] and seen[0] is not None
+
+
+async def test_refusals_say_why() -> None:
+    ex, _ = executor(etcd_error=LearnerNotReady("behind"))
+    assert await ex.apply(ONE, PromoteLearner(IDS[B], B)) == NotYet(
+        "learner not in sync with the leader"
+    )
+    nobody = observed(pods=(ip_pod(A, None),), members=(member(A),))
+    ex, _ = executor()
+    with pytest.raises(EtcdClientError, match=r"^no healthy member to send the change to$"):
+        await ex.apply(nobody, PromoteLearner(IDS[A], A))
+
+
+@pytest.mark.parametrize(
+    ("point", "action", "done"),
+    [
+        ("after-member-restart", RestartMember(B, ()), [("create", "Pod")]),
+        ("after-member-stop", StopMember(B, "roll"), [("delete", "Pod")]),
+        ("after-leader-move", MoveLeader(IDS[B], B), [("move_leader", IDS[B])]),
+    ],
+)
+async def test_each_step_has_its_named_fault_point(
+    point: str, action: Any, done: list[tuple[Any, ...]]
+) -> None:
+    ex, log = executor()
+    with injected({point: "error"}), pytest.raises(InjectedFault):
+        await ex.apply(THREE, action)
+    assert [c[:2] for c in log.calls] == done  # stopped before its event

@@ -273,3 +273,23 @@ def test_the_status_patch_is_json_with_the_apis_field_names() -> None:
     json.dumps(body)  # every value is JSON already (times as strings)
     assert body["operation"]["startedAt"] == "2026-11-30T12:00:00Z"
     assert body["controlPaused"] is False and body["readyMembers"] == 0
+
+
+async def test_a_recorded_decision_is_durable_before_the_fault_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from controller.runtime.faults import InjectedFault, injected
+    from tests.unit.test_etcdcluster_recovery import LOST_TWO
+
+    rec, kube, events, _ = reconciler(monkeypatch, LOST_TWO, wire(LOST_TWO.cluster))
+    with injected({"after-operation-record": "error"}), pytest.raises(InjectedFault):
+        await rec.reconcile(KEY)
+    assert len(kube.patches) == 1  # the operation was written before the process could die
+    assert kube.patches[0][1]["status"]["operation"]["type"] == "QuorumRecovery"
+    assert [e[1] for e in events.recorded] == ["QuorumLost"]
+
+
+def test_the_status_patch_has_exactly_the_status_fields() -> None:
+    body = wire_status(ClusterStatus(phase="Running"))
+    fields = {f.alias or name for name, f in ClusterStatus.model_fields.items()}
+    assert set(body) == fields

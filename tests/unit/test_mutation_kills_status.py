@@ -129,3 +129,88 @@ def test_the_version_is_known_only_when_every_member_answers() -> None:
     assert status.current_version is None
     status = desired_status(AT_SIZE, Steady(), ClusterStatus(), NOW)
     assert status.current_version == "3.6.16" and status.target_version is None
+
+
+def test_degraded_names_every_member_and_quorum_loss_of_all() -> None:
+    from controller.etcdcluster.status import status_events
+
+    two_down = observed(
+        pods=AT_SIZE.pods, members=(member(A), member(B, up=False), member(C, up=False))
+    )
+    status = desired_status(two_down, Wait(WaitReason.UNHEALTHY), RUNNING, NOW)
+    assert cond(status, "Degraded") == ("True", "MemberUnhealthy", f"unhealthy members: {B}, {C}")
+    assert status_events(RUNNING, status) == [
+        ("Warning", "MemberUnhealthy", f"unhealthy members: {B}, {C}")
+    ]
+    podless = observed(pods=(pod(A),), members=(member(A), member(B), member(C)))
+    status = desired_status(podless, Wait(WaitReason.UNHEALTHY), RUNNING, NOW)
+    assert cond(status, "Degraded") == (
+        "True",
+        "MemberPodMissing",
+        f"members without a pod: {B}, {C}",
+    )
+    gone = observed(pvcs=())
+    status = desired_status(gone, Wait(WaitReason.ETCD_UNREACHABLE), RUNNING, NOW)
+    assert cond(status, "Degraded") == (
+        "True",
+        "QuorumLost",
+        "no quorum; members not answering: all",
+    )
+
+
+def test_a_starting_learner_is_promoting_and_a_bad_spec_without_leader_is_unavailable() -> None:
+    learning = observed(
+        pods=(pod(A), pod(B, ready=False)),
+        members=(member(A), member(B, learner=True, started=False)),
+    )
+    status = desired_status(learning, Wait(WaitReason.LEARNER_STARTING), RUNNING, NOW)
+    progressing = cond(status, "Progressing")
+    assert progressing is not None and progressing[1] == "MemberPromoting"
+    bad = BadSpec("TLSSecretMissing", "missing TLS secrets: s")
+    status = desired_status(observed(), bad, ClusterStatus(), NOW)
+    assert cond(status, "Available") == ("False", "TLSSecretMissing", "missing TLS secrets: s")
+
+
+def test_recovering_progress_and_the_operations_events() -> None:
+    from controller.etcdcluster.status import status_events
+
+    detected = Operation(type="QuorumRecovery", phase="Detected", started_at=NOW)
+    record = RecordOperation(detected, "quorum lost: members b, c lost their data")
+    recorded = desired_status(AT_SIZE, record, RUNNING, NOW)
+    assert status_events(RUNNING, recorded, record) == [
+        ("Warning", "QuorumLost", "quorum lost: members b, c lost their data")
+    ]
+    forcing = detected.model_copy(update={"phase": "ForceNewCluster", "message": "from a"})
+    step = RecordOperation(forcing, "recovering from a")
+    status = desired_status(observed(pvcs=(A,)), step, recorded, NOW)
+    assert status_events(recorded, status, step)[0] == (
+        "Normal",
+        "QuorumRecoveryForceNewCluster",
+        "recovering from a",
+    )
+    assert cond(status, "Progressing") == ("True", "Recovering", "from a")
+    untold = forcing.model_copy(update={"message": None})
+    status = desired_status(observed(pvcs=(A,)), RecordOperation(untold, "x"), recorded, NOW)
+    assert cond(status, "Progressing") == ("True", "Recovering", "QuorumRecovery")
+    finish = FinishOperation("recovered from a at revision 40")
+    done = desired_status(AT_SIZE, finish, status, NOW)
+    assert status_events(status, done, finish) == [
+        ("Normal", "QuorumRecoveryFinished", "recovered from a at revision 40")
+    ]
+    assert status_events(done, done, finish) == []  # no operation to finish
+
+
+def test_failed_again_for_another_reason_is_a_new_warning() -> None:
+    from controller.etcdcluster.actions import AllMembersLost
+    from controller.etcdcluster.status import status_events
+
+    first = desired_status(observed(), BadSpec("TLSSecretMissing", "missing: s"), RUNNING, NOW)
+    second = desired_status(observed(), BadSpec("TLSSecretMissing", "missing: t"), first, NOW)
+    assert status_events(first, second) == [("Warning", "TLSSecretMissing", "missing: t")]
+    ran = ClusterStatus(phase=ClusterPhase.RUNNING)
+    ran.set_members(ready=[A, B], unready=[C])
+    lost = desired_status(observed(), AllMembersLost(), ran, NOW)
+    assert lost.reason == (
+        f"every member ({A}, {B}, {C}) was lost with its data; "
+        "restore from a backup (EtcdRestore) or delete and recreate the cluster"
+    )
