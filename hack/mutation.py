@@ -107,7 +107,11 @@ TARGETS: dict[str, Target] = {
     ),
     "backup-retention": Target(
         "controller/etcdbackup/naming.py",
-        _t("test_etcdbackup_retention.py", "test_etcdbackup_planner.py"),
+        _t(
+            "test_etcdbackup_retention.py",
+            "test_etcdbackup_planner.py",
+            "test_mutation_kills_naming.py",
+        ),
         90,
     ),
     "executor": Target(

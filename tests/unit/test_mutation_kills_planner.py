@@ -232,3 +232,12 @@ def waits() -> list[tuple[str, object, Wait]]:
 def test_every_wait_to_the_letter() -> None:
     for name, obs, want in waits():
         assert plan(obs, NOW, POLICY) == want, name  # type: ignore[arg-type]
+
+
+def test_an_unknown_recovery_phase_waits_and_regrowing_needs_an_answer() -> None:
+    odd = recorded(observed(pods=(pod(A),), **RAN), "Sideways", NOW, **INPUTS)
+    assert plan(odd, NOW, POLICY) == Wait(
+        WaitReason.UNKNOWN_OPERATION, "unknown QuorumRecovery phase Sideways"
+    )
+    silent_cluster = recorded(observed(pods=(pod(A),), pvcs=(A,), **RAN), REGROWING, NOW, **INPUTS)
+    assert not isinstance(plan(silent_cluster, NOW, POLICY), FinishOperation)
