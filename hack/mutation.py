@@ -74,7 +74,11 @@ PLANNER_TESTS = _t(
 TARGETS: dict[str, Target] = {
     "planner": Target("controller/etcdcluster/planner.py", PLANNER_TESTS + SIM, 90),
     "recovery": Target("controller/etcdcluster/recovery.py", PLANNER_TESTS + SIM, 90),
-    "rolling": Target("controller/etcdcluster/rolling.py", PLANNER_TESTS + SIM, 90),
+    "rolling": Target(
+        "controller/etcdcluster/rolling.py",
+        (*PLANNER_TESTS, *_t("test_mutation_kills_naming.py"), *SIM),
+        90,
+    ),
     "backup-planner": Target(
         "controller/etcdbackup/planner.py",
         _t("test_etcdbackup_planner.py", "test_mutation_kills_backup.py"),
@@ -489,8 +493,8 @@ def rate(part: int, whole: int) -> str:
 def report(rows: list[Row], equivalents: dict[str, str], seconds: float) -> tuple[str, bool]:
     out: list[str] = []
     head = (
-        f"| {'module':<34} | mutants | killed | timeout | survived | equivalent | kill rate "
-        f"| score | goal |"
+        f"| {'module':<36} | mutants | killed | timeout | survived | equivalent | kill rate "
+        f"|  score | goal |"
     )
     out += [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     ok = True
@@ -510,15 +514,15 @@ def report(rows: list[Row], equivalents: dict[str, str], seconds: float) -> tupl
         for i, v in enumerate((total, killed, timeout, survived, equivalent)):
             totals[i] += v
         out.append(
-            f"| {row.target.path:<34} | {total:>7} | {killed:>6} | {timeout:>7} | {survived:>8} "
-            f"| {equivalent:>10} | {rate(detected, total):>9} | {rate(detected, score_base):>5} "
+            f"| {row.target.path:<36} | {total:>7} | {killed:>6} | {timeout:>7} | {survived:>8} "
+            f"| {equivalent:>10} | {rate(detected, total):>9} | {rate(detected, score_base):>6} "
             f"| {row.target.goal:>3.0f}%{'' if met else ' ✗'} |"
         )
     total, killed, timeout, survived, equivalent = totals
     out.append(
-        f"| {'all':<34} | {total:>7} | {killed:>6} | {timeout:>7} | {survived:>8} "
+        f"| {'all':<36} | {total:>7} | {killed:>6} | {timeout:>7} | {survived:>8} "
         f"| {equivalent:>10} | {rate(killed + timeout, total):>9} "
-        f"| {rate(killed + timeout, total - equivalent):>5} |      |"
+        f"| {rate(killed + timeout, total - equivalent):>6} |      |"
     )
     out.append("")
     out.append(

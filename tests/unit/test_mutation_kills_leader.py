@@ -60,6 +60,7 @@ class Api:
         return self._store(obj)
 
     async def replace(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
+        assert res is LEASES
         self.calls.append(("replace", res, copy.deepcopy(obj)))
         self._fail()
         name = obj["metadata"]["name"]
@@ -281,3 +282,33 @@ def replace_holder(record: LeaseRecord | None, holder: str) -> LeaseRecord:
 
     assert record is not None
     return dataclasses.replace(record, holder_identity=holder, renew_time=WHEN)
+
+
+async def test_conflicts_carry_the_apis_words() -> None:
+    api = Api()
+    leases = store(api)
+    await leases.create(LeaseRecord("a", 15))
+    with pytest.raises(LeaseConflict, match="exists"):
+        await leases.create(LeaseRecord("b", 15))
+    with pytest.raises(LeaseConflict, match="modified"):
+        await leases.update(LeaseRecord("b", 15, resource_version="1"))
+
+
+def test_a_lease_without_metadata_has_no_resource_version() -> None:
+    from controller.runtime.leader import lease_to_record
+
+    assert lease_to_record({"spec": {"holderIdentity": "a"}}).resource_version is None
+
+
+async def test_an_elector_starts_and_stays_a_follower_while_another_holds_the_lease() -> None:
+    from controller.runtime import metrics
+
+    clock, leases = FakeClock(), MemoryLeaseStore()
+    await leases.create(LeaseRecord("other", 15, WHEN, WHEN))
+    me = elector(leases, clock)
+    gauge = metrics.REGISTRY.get_sample_value(
+        "leader_election_master_status", {"name": "mutation-lease"}
+    )
+    assert me.is_leader is False and gauge == 0
+    assert not await me._try_acquire_or_renew()
+    assert me.is_leader is False
