@@ -92,7 +92,8 @@ def desired_status(
             conditions, AVAILABLE, ConditionStatus.TRUE, "ClusterAvailable", "a leader serves", now
         )
     else:
-        reason = "QuorumLost" if ran else action.reason
+        # QuorumLost only when members answer without one; unreachable is not the same.
+        reason = "QuorumLost" if ran and obs.local is not None else action.reason
         message = obs.etcd_error or "no member answers with a leader"
         set_condition(conditions, AVAILABLE, ConditionStatus.FALSE, reason, message, now)
 
@@ -188,6 +189,8 @@ def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
         if not ran:
             return None  # still creating
         down = sorted({*(p.name for p in obs.pods if not p.ready), *_podless_volumes(obs)})
+        if obs.local is None:
+            return "EtcdUnreachable", obs.etcd_error or "no member answers"
         return "QuorumLost", f"no quorum; members not answering: {', '.join(down) or 'all'}"
     live = {p.name for p in obs.live_pods}
     missing = [

@@ -33,12 +33,14 @@ OPERATOR_ARGS = [
     "default",
     "--leader-election-id",
     "etcd-operator-e2e",
+    # A CPU-starved leader must keep its lease (a deposed operator exits): 8/6/1 s, as
+    # tests/integration/test_operator_process.py; a crashed one is replaced within 8 s.
     "--leader-election-lease-duration",
-    "4",
+    "8",
     "--leader-election-renew-deadline",
-    "3",
+    "6",
     "--leader-election-retry-period",
-    "0.5",
+    "1",
     "--metrics-bind-address",
     "0",
     "--health-probe-bind-address",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from api import ClusterPhase, ClusterStatus, find_condition
+from controller.etcdcluster.observe import EtcdView
 from controller.etcdcluster.planner import (
     AddLearner,
     AllMembersLost,
@@ -132,7 +134,10 @@ def test_a_member_without_its_pod_degrades_a_running_cluster_never_scaling() -> 
 
 
 def test_quorum_lost_after_running_is_reported_with_the_members_down() -> None:
-    obs = observed(pods=(pod(A, ready=False),), pvcs=(A, B, C))
+    obs = replace(
+        observed(pods=(pod(A, ready=False),), pvcs=(A, B, C)),
+        local=EtcdView((member(A, leader=0), member(B, up=False), member(C, up=False))),
+    )
     status = desired_status(
         obs, RestartMember(B, peers(A, B, C)), ClusterStatus(phase="Running"), NOW
     )
@@ -150,3 +155,17 @@ def test_every_member_lost_fails_and_says_what_to_do() -> None:
     status = desired_status(observed(), AllMembersLost(), previous, NOW)
     assert status.phase == ClusterPhase.FAILED and "EtcdRestore" in (status.reason or "")
     assert status_events(previous, status)[0][1] == "AllMembersLost"
+
+
+def test_an_operator_that_cannot_reach_etcd_does_not_claim_quorum_lost() -> None:
+    obs = replace(
+        observed(pods=(pod(A), pod(B), pod(C))), etcd_error="TLS: certificate not trusted"
+    )
+    status = desired_status(
+        obs, Wait(WaitReason.ETCD_UNREACHABLE), ClusterStatus(phase="Running"), NOW
+    )
+    available = find_condition(status.conditions, "Available")
+    assert available is not None and available.reason == "EtcdUnreachable"
+    degraded = find_condition(status.conditions, "Degraded")
+    assert degraded is not None and degraded.reason == "EtcdUnreachable"
+    assert "TLS" in (degraded.message or "")

@@ -16,6 +16,7 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
+from controller.etcdcluster.observe import EtcdView
 from controller.etcdcluster.status import desired_status
 from tests.unit.test_etcdcluster_planner import A, B, C, member, observed, pod
 
@@ -58,7 +59,10 @@ def test_creating_without_an_answer_says_why() -> None:
 
 
 def test_quorum_lost_after_running() -> None:
-    down = observed(pods=(pod(A), pod(B, ready=False)), pvcs=(A, B, C))
+    down = replace(
+        observed(pods=(pod(A), pod(B, ready=False)), pvcs=(A, B, C)),
+        local=EtcdView((member(A, leader=0), member(B, up=False), member(C, up=False))),
+    )
     status = desired_status(down, Wait(WaitReason.ETCD_UNREACHABLE), RUNNING, NOW)
     assert status.phase == ClusterPhase.DEGRADED
     assert cond(status, "Available") == ("False", "QuorumLost", "no member answers with a leader")
@@ -149,13 +153,16 @@ def test_degraded_names_every_member_and_quorum_loss_of_all() -> None:
         "MemberPodMissing",
         f"members without a pod: {B}, {C}",
     )
-    gone = observed(pvcs=())
+    gone = replace(observed(pvcs=()), local=EtcdView(()))
     status = desired_status(gone, Wait(WaitReason.ETCD_UNREACHABLE), RUNNING, NOW)
     assert cond(status, "Degraded") == (
         "True",
         "QuorumLost",
         "no quorum; members not answering: all",
     )
+    unreachable = observed(pvcs=())  # no member answers at all: not known to be quorum loss
+    status = desired_status(unreachable, Wait(WaitReason.ETCD_UNREACHABLE), RUNNING, NOW)
+    assert cond(status, "Degraded") == ("True", "EtcdUnreachable", "no member answers")
 
 
 def test_a_starting_learner_is_promoting_and_a_bad_spec_without_leader_is_unavailable() -> None:
