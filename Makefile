@@ -88,8 +88,9 @@ bench-steady: install
 
 # Mutation testing of the operator's core with mutmut (hack/mutation.py; survivors explained as
 # equivalent in hack/mutation-equivalents.md): the issue's named mutants, every survivor with its
-# diff, then mutants/killed/survived/kill rate per module. The whole set takes about 35 minutes on
-# 2 cores; mutation-fast (planner, status, naming, backup retention, rate limiters) is CI's subset.
+# diff, then mutants/killed/survived/kill rate per module. The whole set takes about 12 minutes on
+# 2 cores; mutation-fast (planner, status, naming, backup retention, rate limiters: about 4) is
+# the subset for CI.
 # MUTATION_ARGS="--module leader --rev HEAD" narrows a run (hack/mutation.py --help).
 .PHONY: mutation mutation-fast
 mutation: venv
