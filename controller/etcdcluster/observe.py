@@ -75,6 +75,16 @@ class MemberView:
     def healthy(self) -> bool:
         return self.member.started and self.status is not None and not self.status.errors
 
+    @property
+    def label(self) -> str:
+        """How messages name it: its pod, else its member ID."""
+        return self.pod or f"{self.member.id:x}"
+
+
+def majority(voters: int) -> int:
+    """How many of `voters` form a quorum."""
+    return voters // 2 + 1
+
 
 @dataclass(frozen=True)
 class EtcdView:
@@ -117,6 +127,16 @@ class Observed:
     @property
     def live_pods(self) -> tuple[PodView, ...]:
         return tuple(p for p in self.pods if not p.terminating)
+
+    @property
+    def on_volumes(self) -> bool:
+        """Members keep their data on PVCs (else on emptyDir, gone with their pods)."""
+        return self.cluster.spec.pod.persistent_volume_claim_spec is not None
+
+    @property
+    def podless_volumes(self) -> list[str]:
+        """Member volumes no pod (live or terminating) uses."""
+        return [pvc for pvc in self.pvcs if self.pod(pvc) is None]
 
     @functools.cached_property
     def template(self) -> str:

@@ -59,7 +59,7 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
-from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView
+from controller.etcdcluster.observe import EtcdView, MemberView, Observed, PodView, majority
 from controller.etcdcluster.recovery import RecoveryPolicy
 
 DEFAULT_POLICY = RecoveryPolicy()
@@ -107,9 +107,8 @@ def cannot_start(pods: list[PodView]) -> Wait:
 def _without_etcd(obs: Observed, stuck: list[PodView], now: datetime) -> Action:
     """No member answers with the member list: only pods on existing volumes, or a seed."""
     cluster = obs.cluster
-    on_volumes = cluster.spec.pod.persistent_volume_claim_spec is not None
-    orphans = [pvc for pvc in obs.pvcs if obs.pod(pvc) is None]
-    if orphans and on_volumes:
+    orphans = obs.podless_volumes
+    if orphans and obs.on_volumes:
         # The members' data dirs hold the membership; --initial-cluster only has to name
         # them all (every volume is a member's, or a removed one's that etcd will refuse).
         names = sorted({*obs.pvcs, *(p.name for p in obs.live_pods)})
@@ -159,7 +158,7 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
             return RestartMember(view.pod, peers)
         if keeps_quorum(etcd, view):
             return RemoveMember(view.member.id, view.pod)  # its data is gone: replace it
-        lost = [v.pod or f"{v.member.id:x}" for v in etcd.voting if not v.healthy]
+        lost = [v.label for v in etcd.voting if not v.healthy]
         return Wait(WaitReason.QUORUM_AT_RISK, f"members without data: {', '.join(lost)}")
 
     # A pod etcd does not list (a removed member's, crash-looping as etcd refuses it) is
@@ -173,7 +172,7 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
             return Wait(WaitReason.LEARNER_STARTING, f"learner {view.pod} is starting")
         return PromoteLearner(view.member.id, view.pod)
 
-    unhealthy = [v.pod or f"{v.member.id:x}" for v in etcd.voting if not v.healthy]
+    unhealthy = [v.label for v in etcd.voting if not v.healthy]
     if unhealthy or not etcd.leader:
         detail = f"unhealthy members: {', '.join(unhealthy)}" if unhealthy else "no leader"
         return Wait(WaitReason.UNHEALTHY, detail)
@@ -199,9 +198,8 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
             return MoveLeader(fresh.member.id, fresh.pod)  # the leader is rolled last
         victim = removal_candidate(etcd, frozenset(v.member.id for v in stale))
         return RemoveMember(victim.member.id, victim.pod)
-    majority = size // 2 + 1
-    if obs.budget != majority:  # before any roll: a drain must not take a majority away
-        return ApplyDisruptionBudget(majority)
+    if obs.budget != majority(size):  # before any roll: a drain must not take a majority away
+        return ApplyDisruptionBudget(majority(size))
     return rolling.next_roll(obs, etcd, peers) or Steady()
 
 
@@ -220,7 +218,7 @@ def keeps_quorum(etcd: EtcdView, victim: MemberView) -> bool:
     (what the planner's all-healthy rule guarantees; the simulated world checks it)."""
     remaining = [v for v in etcd.voting if v.member.id != victim.member.id]
     healthy = sum(1 for v in remaining if v.healthy)
-    return bool(remaining) and healthy >= len(remaining) // 2 + 1
+    return bool(remaining) and healthy >= majority(len(remaining))
 
 
 __all__ = [

@@ -39,7 +39,7 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
-from controller.etcdcluster.observe import EtcdView, Observed
+from controller.etcdcluster.observe import EtcdView, Observed, majority
 
 QUORUM_RECOVERY = "QuorumRecovery"
 DETECTED, FORCE_NEW_CLUSTER, RESTARTING, REGROWING = (
@@ -55,17 +55,11 @@ class RecoveryPolicy:
     grace: timedelta = timedelta(minutes=2)  # --quorum-loss-grace-period
 
 
-def on_volumes(obs: Observed) -> bool:
-    return obs.cluster.spec.pod.persistent_volume_claim_spec is not None
-
-
 def lost_members(obs: Observed, view: EtcdView) -> list[str]:
     """Voting members whose data is gone: no live pod, and no PVC (or no volumes at all)."""
     live = {p.name for p in obs.live_pods}
-    kept = set(obs.pvcs) if on_volumes(obs) else set()
-    return sorted(
-        v.pod or f"{v.member.id:x}" for v in view.voting if v.pod not in live and v.pod not in kept
-    )
+    kept = set(obs.pvcs) if obs.on_volumes else set()
+    return sorted(v.label for v in view.voting if v.pod not in live and v.pod not in kept)
 
 
 def detect(obs: Observed, now: datetime) -> Action | None:
@@ -74,7 +68,7 @@ def detect(obs: Observed, now: datetime) -> Action | None:
     if view is None or not view.voting:
         return None
     lost = lost_members(obs, view)
-    if len(lost) < len(view.voting) // 2 + 1:
+    if len(lost) < majority(len(view.voting)):
         return None  # a majority still has its data: restarts bring quorum back
     operation = Operation(
         type=QUORUM_RECOVERY,
@@ -114,7 +108,7 @@ def _decide(obs: Observed, op: Operation, now: datetime, policy: RecoveryPolicy)
     left = policy.grace - (now - started)
     if left > timedelta(0):
         return Wait(WaitReason.QUORUM_LOST, f"members {lost} lost; recovering in {left.seconds}s")
-    if not on_volumes(obs):
+    if not obs.on_volumes:
         return Wait(
             WaitReason.QUORUM_LOST,
             f"members {lost} lost on emptyDir; the survivors' data cannot be restarted in "

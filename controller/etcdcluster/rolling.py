@@ -77,7 +77,7 @@ def next_roll(obs: Observed, etcd: EtcdView, peers: Peers) -> Action | None:
         if fresh:
             return MoveLeader(fresh[0].member.id, fresh[0].pod)
     victim = followers[0] if followers else stale[0]
-    if obs.cluster.spec.pod.persistent_volume_claim_spec is None:
+    if not obs.on_volumes:
         return AddLearner(peers)  # the surge; the shrink then removes an outdated member
     assert victim.pod is not None
     return StopMember(victim.pod, f"rolling to the current spec ({why(obs, victim)})")

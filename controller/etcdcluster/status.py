@@ -188,24 +188,18 @@ def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
     if etcd is None:
         if not ran:
             return None  # still creating
-        down = sorted({*(p.name for p in obs.pods if not p.ready), *_podless_volumes(obs)})
+        down = sorted({*(p.name for p in obs.pods if not p.ready), *obs.podless_volumes})
         if obs.local is None:
             return "EtcdUnreachable", obs.etcd_error or "no member answers"
         return "QuorumLost", f"no quorum; members not answering: {', '.join(down) or 'all'}"
     live = {p.name for p in obs.live_pods}
-    missing = [
-        v.pod or f"{v.member.id:x}" for v in etcd.members if v.member.started and v.pod not in live
-    ]
+    missing = [v.label for v in etcd.members if v.member.started and v.pod not in live]
     if missing:
         return "MemberPodMissing", f"members without a pod: {', '.join(missing)}"
-    unhealthy = [v.pod or f"{v.member.id:x}" for v in etcd.voting if not v.healthy]
+    unhealthy = [v.label for v in etcd.voting if not v.healthy]
     if unhealthy:
         return "MemberUnhealthy", f"unhealthy members: {', '.join(unhealthy)}"
     return None
-
-
-def _podless_volumes(obs: Observed) -> list[str]:
-    return [pvc for pvc in obs.pvcs if obs.pod(pvc) is None]
 
 
 def progressing(obs: Observed, action: Action, operation: Operation | None) -> Problem | None:
