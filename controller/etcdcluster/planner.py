@@ -200,7 +200,7 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
         return RemoveMember(victim.member.id, victim.pod)
     if obs.budget != majority(size):  # before any roll: a drain must not take a majority away
         return ApplyDisruptionBudget(majority(size))
-    return rolling.next_roll(obs, etcd, peers) or Steady()
+    return rolling.next_roll(obs, etcd, peers, stale) or Steady()
 
 
 def removal_candidate(etcd: EtcdView, outdated: frozenset[int] = frozenset()) -> MemberView:

@@ -66,9 +66,11 @@ def outdated_members(obs: Observed, etcd: EtcdView) -> list[MemberView]:
     )
 
 
-def next_roll(obs: Observed, etcd: EtcdView, peers: Peers) -> Action | None:
-    """The next step of a rollout on a healthy cluster at size, or None when none is due."""
-    stale = outdated_members(obs, etcd)
+def next_roll(
+    obs: Observed, etcd: EtcdView, peers: Peers, stale: list[MemberView]
+) -> Action | None:
+    """The next step of a rollout on a healthy cluster at size, or None when none is due;
+    `stale` is outdated_members(obs, etcd), which the planner has already computed."""
     if not stale:
         return None
     followers = [v for v in stale if v.member.id != etcd.leader]
