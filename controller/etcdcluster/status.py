@@ -20,6 +20,7 @@ from api import (
     ClusterConditionType,
     ClusterPhase,
     ClusterStatus,
+    Condition,
     ConditionStatus,
     Operation,
     find_condition,
@@ -82,10 +83,7 @@ def desired_status(
     status.reason = None
 
     problem = degradation(obs, action, ran)
-    if problem is None:
-        remove_condition(conditions, DEGRADED)
-    else:
-        set_condition(conditions, DEGRADED, ConditionStatus.TRUE, *problem, now)
+    _true_or_absent(conditions, DEGRADED, problem, now)
 
     if available:
         set_condition(
@@ -100,10 +98,7 @@ def desired_status(
     reached = at_size(obs)
     roll = rollout(obs, status)
     progress = roll if reached and roll else progressing(obs, action, status.operation)
-    if progress is None:
-        remove_condition(conditions, PROGRESSING)
-    else:
-        set_condition(conditions, PROGRESSING, ConditionStatus.TRUE, *progress, now)
+    _true_or_absent(conditions, PROGRESSING, progress, now)
 
     recovering = status.operation is not None and status.operation.phase != DETECTED
     # The one member being rolled is expected to be down for a moment; two are a problem.
@@ -121,6 +116,16 @@ def desired_status(
     else:
         status.phase = ClusterPhase.SCALING
     return status
+
+
+def _true_or_absent(
+    conditions: list[Condition], type_: str, cause: Problem | None, now: datetime
+) -> None:
+    """Degraded and Progressing are True with their cause, or absent."""
+    if cause is None:
+        remove_condition(conditions, type_)
+    else:
+        set_condition(conditions, type_, ConditionStatus.TRUE, *cause, now)
 
 
 def _one_voter_down(obs: Observed) -> bool:
