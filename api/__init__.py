@@ -12,6 +12,7 @@ from api.cluster import (
     MemberSecret,
     MembersStatus,
     PodPolicy,
+    RestoredFrom,
     StaticTLS,
     TLSPolicy,
 )
@@ -24,7 +25,13 @@ from api.conditions import (
 )
 from api.meta import API_VERSION, GROUP, VERSION, KubeObject, ObjectMeta, ResourceNames
 from api.operation import Operation
-from api.restore import EtcdClusterRef, EtcdRestore, RestoreSpec, RestoreStatus
+from api.restore import (
+    EtcdClusterRef,
+    EtcdRestore,
+    RestoreConditionType,
+    RestoreSpec,
+    RestoreStatus,
+)
 from api.storage import (
     SUPPORTED_STORAGE_TYPES,
     ABSSource,
@@ -78,8 +85,10 @@ __all__ = [
     "Operation",
     "PodPolicy",
     "ResourceNames",
+    "RestoreConditionType",
     "RestoreSpec",
     "RestoreStatus",
+    "RestoredFrom",
     "S3Source",
     "StaticTLS",
     "TLSPolicy",

@@ -21,7 +21,7 @@ from api.core import (
     ResourceRequirements,
     Toleration,
 )
-from api.meta import CrossFieldRule, KubeObject, ResourceNames, WireModel, wire_name
+from api.meta import CrossFieldRule, KubeObject, ResourceNames, Timestamp, WireModel, wire_name
 from api.operation import Operation
 
 # Semantic version as etcd tags its releases; CoreOS accepts (and strips) a leading "v".
@@ -203,6 +203,19 @@ class MembersStatus(WireModel):
     """Members not ready to serve requests."""
 
 
+class RestoredFrom(WireModel):
+    """The backup the cluster's members were last seeded from (ours, not CoreOS's)."""
+
+    source: str
+    """The backup object, e.g. s3://bucket/key."""
+    restore_name: str | None = None
+    """The EtcdRestore that asked for it; empty for a quorum-loss recovery from a backup."""
+    restore_uid: str | None = None
+    """metadata.uid of that EtcdRestore: a later EtcdRestore of the same name restores again."""
+    completed_at: Timestamp | None = None
+    """When the seed member served from the restored data."""
+
+
 class ClusterStatus(WireModel):
     """What the operator observed and is doing."""
 
@@ -232,6 +245,8 @@ class ClusterStatus(WireModel):
     """metadata.generation of the spec this status describes."""
     operation: Operation | None = None
     """The multi-step operation in progress, recorded before its first destructive step."""
+    restored_from: RestoredFrom | None = None
+    """The backup the members were last seeded from, by an EtcdRestore or a recovery."""
 
     def set_members(self, ready: list[str], unready: list[str]) -> None:
         """Records member readiness, keeping readyMembers equal to len(members.ready)."""

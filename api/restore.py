@@ -5,6 +5,7 @@ Fields follow CoreOS's restore_types.go; status conditions and observedGeneratio
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
@@ -46,6 +47,17 @@ class RestoreSpec(WireModel):
     """The backup object on Google Cloud Storage (required for backupStorageType GCS)."""
     oss: OSSSource | None = None
     """The backup object on Alibaba Cloud OSS (required for backupStorageType OSS)."""
+
+
+class RestoreConditionType(StrEnum):
+    """Verified: the backup object exists, is readable and its SHA-256 trailer matches; the
+    EtcdCluster reconciler touches the cluster only once this is True for the current
+    generation. Complete: the cluster was seeded from the backup (status.restoredFrom of the
+    EtcdCluster names this restore's uid). Failed: the restore cannot go on (reason says why)."""
+
+    VERIFIED = "Verified"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
 
 
 class RestoreStatus(WireModel):
