@@ -15,6 +15,7 @@ from controller.runtime.leader import check_timings
 
 LOG_FORMATS = ("json", "text")
 ENV_PREFIX = "ETCD_OPERATOR_"
+DEFAULT_OPERATOR_IMAGE = "localhost/etcd-operator:latest"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -40,6 +41,7 @@ class Options:
     kube_api_qps: float
     kube_api_burst: int
     quorum_loss_grace_period: float
+    operator_image: str
 
 
 def env_name(flag: str) -> str:
@@ -111,6 +113,11 @@ def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse
         "seconds a cluster that lost quorum for good waits before recovering from a survivor",
         type=float,
     )
+    add(
+        "--operator-image",
+        DEFAULT_OPERATOR_IMAGE,
+        "this operator's image: a restore's seed pod runs it to fetch the backup",
+    )
     return p
 
 
@@ -168,4 +175,5 @@ def parse_options(
         kube_api_qps=float(a.kube_api_qps),
         kube_api_burst=int(a.kube_api_burst),
         quorum_loss_grace_period=float(a.quorum_loss_grace_period),
+        operator_image=a.operator_image,
     )

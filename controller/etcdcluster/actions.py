@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-from api import Operation
+from api import Operation, RestoredFrom
+from controller.etcdcluster.resources import BackupSource
 
 Peers = tuple[tuple[str, str], ...]  # (member name, peer URL) for --initial-cluster
 
@@ -41,6 +42,7 @@ class WaitReason(Enum):
     QUORUM_LOST = ("QuorumLost", Requeue.NOT_YET)
     RECOVERING = ("Recovering", Requeue.NOT_YET)
     QUORUM_AT_RISK = ("QuorumAtRisk", Requeue.NOT_YET)
+    RESTORING = ("Restoring", Requeue.NOT_YET)
 
     def __init__(self, word: str, requeue: Requeue):
         self.word = word
@@ -164,10 +166,22 @@ class RecordOperation:
 
 @dataclass(frozen=True)
 class FinishOperation:
-    """Clear status.operation: the recorded operation is done (or no longer needed)."""
+    """Clear status.operation: the recorded operation is done (or no longer needed). A
+    finished restore also records the backup the members now come from."""
 
     message: str
+    restored_from: RestoredFrom | None = None
     reason = "FinishOperation"
+
+
+@dataclass(frozen=True)
+class SeedFromBackup:
+    """Create a restore's seed member on a fresh volume: its pod's init containers fetch the
+    backup (verifying its checksum) and restore it with etcdutl, then it serves alone."""
+
+    pod: str
+    source: BackupSource
+    reason = "SeedFromBackup"
 
 
 @dataclass(frozen=True)
@@ -240,6 +254,7 @@ Action = (
     | ApplyDisruptionBudget
     | RecordOperation
     | FinishOperation
+    | SeedFromBackup
     | DeleteFailedPod
     | AllMembersLost
     | AddLearner

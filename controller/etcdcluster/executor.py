@@ -51,6 +51,7 @@ from controller.etcdcluster.actions import (
     RecordOperation,
     RemoveMember,
     RestartMember,
+    SeedFromBackup,
     Steady,
     StopMember,
     Wait,
@@ -112,10 +113,11 @@ def cluster_ref(cluster: EtcdCluster) -> ObjectRef:
 
 
 class Executor:
-    def __init__(self, kube: Kube, etcd: Etcd, events: Events):
+    def __init__(self, kube: Kube, etcd: Etcd, events: Events, operator_image: str = ""):
         self.kube = kube
         self.etcd = etcd
         self.events = events
+        self.operator_image = operator_image  # runs a restore's fetch init container
 
     async def apply(self, obs: Observed, action: Action) -> Outcome:
         cluster = obs.cluster
@@ -157,6 +159,14 @@ class Executor:
                 fault_point("after-member-stop")
                 if why:
                     await self._event(cluster, "MemberRolling", f"{pod}: {why}")
+            case SeedFromBackup(pod=pod, source=source):
+                log.info("creating seed member %s to restore %s", pod, source.url)
+                image = self.operator_image
+                built = resources.restore_seed_pod(cluster, pod, source, image, obs.tls.trust)
+                await self._create(PODS, built)
+                fault_point("after-restore-seed-create")
+                await self._create_volume(cluster, pod)
+                await self._event(cluster, "RestoreSeedCreated", f"{pod} restores {source.url}")
             case ApplyDisruptionBudget(min_available=least):
                 await self._apply_budget(cluster, least)
             case MoveLeader(to_id=to_id, to_pod=to_pod):

@@ -29,6 +29,9 @@ VERSION_ANNOTATION = "etcd.version"
 TEMPLATE_HASH_ANNOTATION = "etcd.database.coreos.com/template-hash"
 # On a pod started with --force-new-cluster (quorum-loss recovery), so the planner can tell.
 FORCE_NEW_CLUSTER_ANNOTATION = "etcd.database.coreos.com/force-new-cluster"
+# On a seed pod that restores a backup in its init containers (restore), so the planner can
+# tell it from the same member's ordinary pod.
+RESTORE_SEED_ANNOTATION = "etcd.database.coreos.com/restore-seed"
 
 
 def new_member_name(cluster: str) -> str:
@@ -39,10 +42,21 @@ def new_member_name(cluster: str) -> str:
 def seed_member_name(cluster: EtcdCluster) -> str:
     """The first member's name: the same for every pass over the same cluster object (a
     hash of its uid), so bootstrapping twice creates one seed, not two separate clusters."""
-    identity = cluster.metadata.uid or f"{cluster.namespace}/{cluster.name}"
+    return _stable_member_name(
+        cluster.name, cluster.metadata.uid or f"{cluster.namespace}/{cluster.name}"
+    )
+
+
+def restore_seed_name(cluster: str, restore_uid: str) -> str:
+    """The member a restore seeds from its backup: a hash of the restore's uid, so every
+    pass of one restore names the same seed, and another restore a different one."""
+    return _stable_member_name(cluster, f"restore/{restore_uid}")
+
+
+def _stable_member_name(cluster: str, identity: str) -> str:
     digest = hashlib.sha256(identity.encode()).digest()
     suffix = "".join(SUFFIX_ALPHABET[b % len(SUFFIX_ALPHABET)] for b in digest[:SUFFIX_LENGTH])
-    return f"{cluster.name}-{suffix}"
+    return f"{cluster}-{suffix}"
 
 
 def is_member_name(cluster: str, name: str) -> bool:

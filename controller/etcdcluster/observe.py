@@ -20,7 +20,9 @@ import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 
-from api import EtcdCluster
+from pydantic import ValidationError
+
+from api import ConditionStatus, EtcdCluster, EtcdRestore, RestoreConditionType, find_condition
 from controller.clients.etcd import (
     Endpoint,
     EndpointStatus,
@@ -30,9 +32,9 @@ from controller.clients.etcd import (
     TLSMaterial,
 )
 from controller.common.ownership import BY_CLUSTER
-from controller.common.resources import PDBS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import ETCD_RESTORES, PDBS, PODS, PVCS, SECRETS, SERVICES
 from controller.etcdcluster import naming
-from controller.etcdcluster.resources import Obj, data_claim_name, template_hash
+from controller.etcdcluster.resources import BackupSource, Obj, data_claim_name, template_hash
 from controller.runtime.cache import Cache
 from controller.runtime.store import join_key
 
@@ -61,6 +63,7 @@ class PodView:
     stuck: str | None = None  # "<container>: <reason>: <message>" when it cannot start
     forced: bool = False  # started with --force-new-cluster (quorum-loss recovery)
     template: str | None = None  # the template hash of the spec it was made from
+    restore_seed: bool = False  # a restore's seed pod, with the restoring init containers
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,16 @@ class TLSView:
 
 
 @dataclass(frozen=True)
+class RestoreRequest:
+    """An EtcdRestore of this cluster whose backup was verified and that has not restored it
+    yet (the cluster's status.restoredFrom names another uid)."""
+
+    name: str
+    uid: str
+    source: BackupSource
+
+
+@dataclass(frozen=True)
 class Observed:
     cluster: EtcdCluster
     pods: tuple[PodView, ...] = ()
@@ -123,6 +136,7 @@ class Observed:
     etcd: EtcdView | None = None
     etcd_error: str | None = None
     local: EtcdView | None = None  # without quorum: the members' own views (no leader)
+    restore: RestoreRequest | None = None
 
     @property
     def live_pods(self) -> tuple[PodView, ...]:
@@ -165,6 +179,7 @@ def pod_view(pod: Obj) -> PodView:
         stuck=_stuck(status),
         forced=annotations.get(naming.FORCE_NEW_CLUSTER_ANNOTATION) == "true",
         template=annotations.get(naming.TEMPLATE_HASH_ANNOTATION),
+        restore_seed=annotations.get(naming.RESTORE_SEED_ANNOTATION) == "true",
     )
 
 
@@ -210,7 +225,38 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         services=services,
         budget=budget,
         tls=observe_tls(cluster, cache),
+        restore=pending_restore(cluster, cache.get(ETCD_RESTORES, key)),
     )
+
+
+def pending_restore(cluster: EtcdCluster, obj: Obj | None) -> RestoreRequest | None:
+    """The EtcdRestore named like the cluster, when its reconciler verified the backup for
+    its current spec and this cluster was not restored by it yet."""
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return None
+    try:
+        restore = EtcdRestore.model_validate(obj)
+    except ValidationError:
+        return None  # its own reconciler reports it
+    uid, s3 = restore.metadata.uid or "", restore.spec.s3
+    verified = find_condition(restore.status.conditions, RestoreConditionType.VERIFIED.value)
+    done = cluster.status.restored_from
+    if (
+        s3 is None
+        or verified is None
+        or verified.status != ConditionStatus.TRUE
+        or restore.status.observed_generation != restore.metadata.generation
+        or restore.status.succeeded
+        or (done is not None and done.restore_uid == uid)
+    ):
+        return None
+    source = BackupSource(
+        path=s3.path,
+        endpoint=s3.endpoint or None,
+        force_path_style=s3.force_path_style,
+        aws_secret=s3.aws_secret or None,
+    )
+    return RestoreRequest(name=restore.name, uid=uid, source=source)
 
 
 async def observe(cluster: EtcdCluster, cache: Cache, pool: EtcdPool) -> Observed:

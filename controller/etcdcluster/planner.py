@@ -14,6 +14,8 @@ Membership changes go one step at a time, learner first, and only on a healthy c
                 other from their own data. Never a new cluster over existing volumes.
     recover     a majority of members lost their data: quorum-loss recovery from the
                 survivor with the highest revision (controller.etcdcluster.recovery).
+    restore     a verified EtcdRestore of the cluster: every member replaced by a seed
+                restored from the backup, then grown (controller.etcdcluster.restore).
     promote     a learner that started → MemberPromote (etcd refuses until it caught up)
     grow        voting members < size, all healthy, a leader, no learner → MemberAdd(learner)
     budget      at size: a PodDisruptionBudget with minAvailable = a majority (drains keep
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from controller.etcdcluster import naming, recovery, rolling
+from controller.etcdcluster import naming, recovery, restore, rolling
 from controller.etcdcluster.actions import (
     REPORTS,
     Action,
@@ -77,7 +79,13 @@ def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) 
     if refusal is not None:  # before growth too: new members would run the refused version
         return BadSpec("UpgradeRefused", refusal)
     operation = cluster.status.operation
+    if operation is None or operation.type != restore.RESTORE:
+        asked = restore.request(obs, now)  # the user's restore supersedes a recovery
+        if asked is not None:
+            return asked
     if operation is not None:  # a recorded decision is continued before anything else
+        if operation.type == restore.RESTORE:
+            return restore.resume(obs, operation, now)
         if operation.type != recovery.QUORUM_RECOVERY:
             message = f"cannot continue operation {operation.type}"
             return Wait(WaitReason.UNKNOWN_OPERATION, message)

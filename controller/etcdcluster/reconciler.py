@@ -42,6 +42,7 @@ from controller.etcdcluster.actions import (
     RemoveMember,
     Requeue,
     RestartMember,
+    SeedFromBackup,
     Steady,
     StopMember,
     Wait,
@@ -71,6 +72,7 @@ class EtcdClusterReconciler:
         events: EventRecorder,
         cluster_wide: bool,
         recovery: RecoveryPolicy = DEFAULT_POLICY,
+        operator_image: str = "",
     ):
         self.cache = cache
         self.kube = kube
@@ -78,7 +80,7 @@ class EtcdClusterReconciler:
         self.events = events
         self.cluster_wide = cluster_wide
         self.recovery = recovery
-        self.executor = Executor(kube, etcd, events)
+        self.executor = Executor(kube, etcd, events, operator_image)
         self._last_reason: dict[str, str] = {}
 
     async def reconcile(self, key: str) -> Result:
@@ -156,6 +158,7 @@ def requeue(action: Action, outcome: Outcome) -> Result:
             | DeleteStrayVolume()
             | DeleteFailedPod()
             | RestartMember()
+            | SeedFromBackup()
             | StopMember()
             | RecordOperation()
             | FinishOperation()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -31,6 +32,29 @@ SERVER_TLS_DIR = "/etc/etcdtls/member/server-tls"
 ETCD_CONTAINER = "etcd"
 DNS_CONTAINER = "check-dns"
 TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+# A restore's seed pod: the backup goes through a scratch emptyDir (gone with the pod) into
+# the member's data dir on its fresh volume.
+FETCH_CONTAINER = "fetch-backup"
+RESTORE_CONTAINER = "restore-snapshot"
+SCRATCH_VOLUME = "restore-scratch"
+SCRATCH_DIR = "/var/etcd-restore"
+SNAPSHOT_FILE = f"{SCRATCH_DIR}/snapshot.db"
+AWS_VOLUME = "restore-aws"
+AWS_DIR = "/etc/etcd-operator/aws"
+
+
+@dataclass(frozen=True)
+class BackupSource:
+    """A backup object on S3 and how to reach it (an EtcdRestore's spec.s3)."""
+
+    path: str  # "<bucket>/<key>"
+    endpoint: str | None = None
+    force_path_style: bool = False
+    aws_secret: str | None = None  # Secret with the AWS shared files credentials and config
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.path}"
 
 
 def owner_reference(cluster: EtcdCluster) -> Obj:
@@ -145,7 +169,7 @@ def etcd_command(
         f"--listen-metrics-urls=http://0.0.0.0:{naming.METRICS_PORT}",
         f"--initial-cluster={initial_cluster_flag(initial_cluster)}",
         f"--initial-cluster-state={state}",
-        f"--initial-cluster-token={cluster.metadata.uid or cluster.name}",
+        f"--initial-cluster-token={cluster_token(cluster)}",
     ]
     if force_new_cluster:
         # Drops every other member from the membership this data dir holds: the survivor
@@ -166,6 +190,10 @@ def etcd_command(
             f"--key-file={SERVER_TLS_DIR}/server.key",
         ]
     return cmd
+
+
+def cluster_token(cluster: EtcdCluster) -> str:
+    return cluster.metadata.uid or cluster.name
 
 
 def dns_wait_script(host: str, timeout_seconds: int) -> str:
@@ -199,6 +227,59 @@ def member_pod(
     built = _member_pod(cluster, pod, initial_cluster, state, force_new_cluster)
     annotations = built["metadata"]["annotations"]
     annotations[naming.TEMPLATE_HASH_ANNOTATION] = template_hash(cluster, trust)
+    return built
+
+
+def restore_seed_pod(
+    cluster: EtcdCluster, pod: str, source: BackupSource, operator_image: str, trust: str = ""
+) -> Obj:
+    """A restore's seed member: alone in its --initial-cluster, with two more init containers.
+    The operator's image fetches the backup into a scratch emptyDir, verifying its SHA-256
+    trailer (controller.etcdrestore.fetch); the cluster's etcd image restores it with
+    `etcdutl snapshot restore` (the etcd version's own tool) into the data dir, which must be
+    new: the planner gives every seed pod a fresh volume. etcd then starts on that data."""
+    url = naming.member_peer_url(cluster, pod)
+    built = member_pod(cluster, pod, ((pod, url),), "new", trust=trust)
+    built["metadata"]["annotations"][naming.RESTORE_SEED_ANNOTATION] = "true"
+    spec = built["spec"]
+    scratch: Obj = {"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR}
+    fetch_mounts: list[Obj] = [scratch]
+    spec["volumes"].append({"name": SCRATCH_VOLUME, "emptyDir": {}})
+    fetch = ["python", "-m", "controller.etcdrestore.fetch", "--path", source.path]
+    fetch += ["--out", SNAPSHOT_FILE]
+    if source.endpoint:
+        fetch += ["--endpoint", source.endpoint]
+    if source.force_path_style:
+        fetch.append("--force-path-style")
+    if source.aws_secret:
+        fetch += ["--aws-dir", AWS_DIR]
+        fetch_mounts.append({"name": AWS_VOLUME, "mountPath": AWS_DIR, "readOnly": True})
+        spec["volumes"].append(_secret_volume(AWS_VOLUME, source.aws_secret))
+    restore = [
+        "/usr/local/bin/etcdutl",
+        "snapshot",
+        "restore",
+        SNAPSHOT_FILE,
+        f"--name={pod}",
+        f"--initial-cluster={initial_cluster_flag([(pod, url)])}",
+        f"--initial-cluster-token={cluster_token(cluster)}",
+        f"--initial-advertise-peer-urls={url}",
+        f"--data-dir={DATA_DIR}",
+    ]
+    spec["initContainers"] += [
+        {
+            "name": FETCH_CONTAINER,
+            "image": operator_image,
+            "command": fetch,
+            "volumeMounts": fetch_mounts,
+        },
+        {
+            "name": RESTORE_CONTAINER,
+            "image": cluster.spec.image,
+            "command": restore,
+            "volumeMounts": [{"name": DATA_VOLUME, "mountPath": DATA_MOUNT}, scratch],
+        },
+    ]
     return built
 
 

@@ -11,7 +11,15 @@ from controller.common.ownership import (
     by_owning_cluster,
     to_owning_cluster,
 )
-from controller.common.resources import ETCD_CLUSTERS, PDBS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import (
+    ETCD_CLUSTERS,
+    ETCD_RESTORES,
+    PDBS,
+    PODS,
+    PVCS,
+    SECRETS,
+    SERVICES,
+)
 from controller.common.scope import is_managed
 from controller.common.tls import BY_SECRET, secret_index
 from controller.etcdcluster.reconciler import EtcdClusterReconciler
@@ -49,6 +57,7 @@ def setup(mgr: Manager, opts: Options) -> None:
         EventRecorder(mgr.kube, COMPONENT),
         opts.cluster_wide,
         RecoveryPolicy(grace=timedelta(seconds=opts.quorum_loss_grace_period)),
+        opts.operator_image,
     )
     in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
     controller = mgr.add_controller(reconciler, workers=opts.workers)
@@ -56,3 +65,5 @@ def setup(mgr: Manager, opts: Options) -> None:
     for res in OWNED:
         controller.watch(res, to_owning_cluster)
     controller.watch(SECRETS, to_referrers(mgr.cache, ETCD_CLUSTERS, BY_SECRET))
+    # An EtcdRestore has its cluster's name and namespace: its key is the cluster's key.
+    controller.watch(ETCD_RESTORES, to_self)

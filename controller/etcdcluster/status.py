@@ -7,9 +7,9 @@ start, or quorum lost — a degraded cluster never reads Scaling); Failed while 
 act (a missing Secret, every member lost with its data).
 
 Conditions: Available (a leader serves; QuorumLost once it ran), Progressing (what the
-operator is changing: ScalingUp, ScalingDown, MemberPromoting, Recovering), Degraded (what
-is wrong, naming the members). The reconciler writes the status only when it differs, and
-posts `status_events` for the problems that appear.
+operator is changing: ScalingUp, ScalingDown, MemberPromoting, Recovering, Restoring),
+Degraded (what is wrong, naming the members). The reconciler writes the status only when it
+differs, and posts `status_events` for the problems that appear.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from controller.etcdcluster.actions import (
 )
 from controller.etcdcluster.observe import Observed
 from controller.etcdcluster.recovery import DETECTED
+from controller.etcdcluster.restore import RESTORE
 from controller.runtime.events import NORMAL, WARNING
 
 AVAILABLE = ClusterConditionType.AVAILABLE.value
@@ -69,6 +70,7 @@ def desired_status(
         status.operation = action.operation
     elif isinstance(action, FinishOperation):
         status.operation = None
+        status.restored_from = action.restored_from or status.restored_from
 
     etcd = obs.etcd
     available = etcd is not None and bool(etcd.leader)
@@ -210,7 +212,8 @@ def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
 def progressing(obs: Observed, action: Action, operation: Operation | None) -> Problem | None:
     """What the operator is changing while the cluster is not at size."""
     if operation is not None:
-        return "Recovering", operation.message or operation.type
+        word = "Restoring" if operation.type == RESTORE else "Recovering"
+        return word, operation.message or operation.type
     if isinstance(action, RestartMember | DeleteFailedPod):
         return "Recovering", f"recreating the pod of member {action.pod}"
     etcd = obs.etcd

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from controller.clients.kube import ApiError, Resource
 from controller.common.ownership import BY_CLUSTER, owning_cluster
-from controller.common.resources import PDBS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import ETCD_RESTORES, PDBS, PODS, PVCS, SECRETS, SERVICES
 from controller.etcdcluster.observe import OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY
 from controller.etcdcluster.resources import ETCD_CONTAINER, data_claim_name
 from controller.runtime.store import Obj, join_key
@@ -216,6 +216,8 @@ class SimCache:
         return list(self.kube.services.values())
 
     def get(self, res: Resource, key: str) -> Obj | None:
+        if res == ETCD_RESTORES:
+            return None  # the simulated world has no backups to restore
         assert res == SECRETS
         return self.secrets.get(key)
 

@@ -27,6 +27,7 @@ from controller.etcdcluster.actions import (
     RecordOperation,
     RemoveMember,
     RestartMember,
+    SeedFromBackup,
     Steady,
     StopMember,
     Wait,
@@ -34,6 +35,7 @@ from controller.etcdcluster.actions import (
 )
 from controller.etcdcluster.executor import Applied, NotYet
 from controller.etcdcluster.reconciler import requeue, wire_status
+from controller.etcdcluster.resources import BackupSource
 from controller.runtime.reconcile import Result
 
 # One sample of every action kind, with the pass result after it was applied.
@@ -59,6 +61,7 @@ SAMPLES: dict[type, tuple[Action, Result]] = {
     FinishOperation: (FinishOperation("recovered"), Result()),
     MoveLeader: (MoveLeader(2, "c"), Result(requeue_after=1.0)),
     ApplyDisruptionBudget: (ApplyDisruptionBudget(2), Result()),
+    SeedFromBackup: (SeedFromBackup("s", BackupSource("bucket/key")), Result()),
 }
 
 

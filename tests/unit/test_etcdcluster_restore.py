@@ -1,0 +1,278 @@
+"""Restoring a cluster from a backup: started only by a verified EtcdRestore of this cluster,
+recorded before anything is deleted, every member replaced by a seed restored on a fresh
+volume, the seed restarted as an ordinary member, then status.restoredFrom — never twice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from api import Operation, RestoredFrom
+from controller.etcdcluster import naming, resources
+from controller.etcdcluster.actions import (
+    CreateVolume,
+    DeleteStrayPod,
+    DeleteStrayVolume,
+    FinishOperation,
+    RecordOperation,
+    RestartMember,
+    SeedFromBackup,
+    StopMember,
+    Wait,
+    WaitReason,
+)
+from controller.etcdcluster.observe import EtcdView, Observed, RestoreRequest, pending_restore
+from controller.etcdcluster.planner import plan
+from controller.etcdcluster.recovery import DETECTED, QUORUM_RECOVERY
+from controller.etcdcluster.resources import BackupSource
+from controller.etcdcluster.restore import REPLACING, RESTARTING, RESTORE, SEEDING
+from controller.etcdcluster.status import desired_status, status_events
+from tests.unit.test_etcdcluster_planner import A, B, C, cluster, member, observed, peer, pod
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+UID = "0b6d5f0e-6f1a-4a4e-9d1c-0f3c2a1b9e77"
+SOURCE = BackupSource("backups/example", "http://s3.local:7070", True, "aws")
+REQUEST = RestoreRequest(name="example", uid=UID, source=SOURCE)
+SEED = naming.restore_seed_name("example", UID)
+RUNNING = observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)))
+
+
+def restore_obj(
+    generation: int = 2, observed_generation: int = 2, verified: str = "True", **status: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "etcd.database.coreos.com/v1beta2",
+        "kind": "EtcdRestore",
+        "metadata": {
+            "name": "example",
+            "namespace": "default",
+            "uid": UID,
+            "generation": generation,
+        },
+        "spec": {
+            "etcdCluster": {"name": "example"},
+            "backupStorageType": "S3",
+            "s3": {
+                "path": "backups/example",
+                "awsSecret": "aws",
+                "endpoint": "http://s3.local:7070",
+                "forcePathStyle": True,
+            },
+        },
+        "status": {
+            "observedGeneration": observed_generation,
+            "conditions": [{"type": "Verified", "status": verified, "reason": "BackupVerified"}],
+            **status,
+        },
+    }
+
+
+def test_a_verified_restore_of_the_current_spec_is_pending() -> None:
+    assert pending_restore(cluster(), restore_obj()) == REQUEST
+
+
+@pytest.mark.parametrize(
+    "obj, restored_uid",
+    [
+        (None, None),
+        (restore_obj(verified="False"), None),
+        (restore_obj(generation=3), None),  # verified for an older spec
+        (restore_obj(succeeded=True), None),
+        (restore_obj(), UID),  # this cluster was already restored by it
+    ],
+    ids=["no restore", "not verified", "stale verification", "succeeded", "done already"],
+)
+def test_no_pending_restore(obj: dict[str, Any] | None, restored_uid: str | None) -> None:
+    target = cluster()
+    if restored_uid:
+        target.status.restored_from = RestoredFrom(source="s3://x", restore_uid=restored_uid)
+    assert pending_restore(target, obj) is None
+
+
+def with_op(obs: Observed, phase: str, type_: str = RESTORE) -> Observed:
+    asked = plan(replace(obs, restore=REQUEST), NOW)
+    assert isinstance(asked, RecordOperation)
+    op = asked.operation if type_ == RESTORE else Operation(type=type_, started_at=NOW)
+    target = obs.cluster.model_copy(deep=True)
+    target.status.operation = op.model_copy(update={"phase": phase})
+    return replace(obs, cluster=target, restore=None)
+
+
+def test_the_decision_is_recorded_before_anything_is_deleted() -> None:
+    got = plan(replace(RUNNING, restore=REQUEST), NOW)
+    assert isinstance(got, RecordOperation)
+    op = got.operation
+    assert (op.type, op.phase, op.started_at) == (RESTORE, REPLACING, NOW)
+    assert op.inputs == {
+        "restore": "example",
+        "restoreUID": UID,
+        "seed": SEED,
+        "path": "backups/example",
+        "endpoint": "http://s3.local:7070",
+        "forcePathStyle": "true",
+        "awsSecret": "aws",
+    }
+
+
+def test_a_restore_supersedes_a_quorum_recovery_but_not_itself() -> None:
+    recovering = with_op(RUNNING, DETECTED, type_=QUORUM_RECOVERY)
+    assert isinstance(plan(replace(recovering, restore=REQUEST), NOW), RecordOperation)
+    restoring = with_op(RUNNING, REPLACING)
+    assert plan(replace(restoring, restore=REQUEST), NOW) == DeleteStrayPod(A)
+
+
+def seed_pod(serving: bool = True, restoring: bool = True, **fields: Any) -> Any:
+    return replace(pod(SEED, ready=serving), restore_seed=restoring, **fields)
+
+
+def alone(serving: bool = True) -> EtcdView:
+    view = member(A)
+    m = replace(view.member, name=SEED, peer_urls=(peer(SEED),))
+    return EtcdView((replace(view, member=m, pod=SEED, status=view.status if serving else None),))
+
+
+CASES: list[tuple[str, Observed, Any]] = [
+    ("replacing: member pods go first", with_op(RUNNING, REPLACING), DeleteStrayPod(A)),
+    (
+        "replacing: waits for terminating pods before their volumes",
+        with_op(replace(RUNNING, pods=(pod(A, terminating=True),), etcd=None), REPLACING),
+        Wait(WaitReason.RESTORING),
+    ),
+    (
+        "replacing: then every volume",
+        with_op(replace(RUNNING, pods=(), etcd=None), REPLACING),
+        DeleteStrayVolume(A),
+    ),
+    (
+        "seeding: the seed on a fresh volume",
+        with_op(replace(RUNNING, pods=(), pvcs=(), etcd=None), SEEDING),
+        SeedFromBackup(SEED, SOURCE),
+    ),
+    (
+        "seeding: a stray pod goes",
+        with_op(replace(RUNNING, pods=(pod(B),), pvcs=(), etcd=None), SEEDING),
+        DeleteStrayPod(B),
+    ),
+    (
+        "seeding: a seed volume without its pod is half-restored: start again",
+        with_op(replace(RUNNING, pods=(), pvcs=(SEED,), etcd=None), SEEDING),
+        DeleteStrayVolume(SEED),
+    ),
+    (
+        "seeding: the pod first, then its volume",
+        with_op(replace(RUNNING, pods=(seed_pod(False),), pvcs=(), etcd=None), SEEDING),
+        CreateVolume(SEED),
+    ),
+    (
+        "seeding: a seed that cannot fetch is reported",
+        with_op(
+            replace(
+                RUNNING,
+                pods=(seed_pod(False, stuck="fetch-backup: CrashLoopBackOff"),),
+                pvcs=(SEED,),
+                etcd=None,
+            ),
+            SEEDING,
+        ),
+        Wait(WaitReason.MEMBER_CANNOT_START),
+    ),
+    (
+        "seeding: restoring",
+        with_op(replace(RUNNING, pods=(seed_pod(False),), pvcs=(SEED,), etcd=None), SEEDING),
+        Wait(WaitReason.RESTORING),
+    ),
+    (
+        "seeding: a failed seed pod goes (and its volume with it next)",
+        with_op(
+            replace(RUNNING, pods=(seed_pod(phase="Failed"),), pvcs=(SEED,), etcd=None), SEEDING
+        ),
+        DeleteStrayPod(SEED),
+    ),
+    (
+        "restarting: the restoring pod is stopped",
+        with_op(replace(RUNNING, pods=(seed_pod(),), pvcs=(SEED,), etcd=alone()), RESTARTING),
+        StopMember(SEED),
+    ),
+    (
+        "restarting: recreated as an ordinary member on its volume",
+        with_op(replace(RUNNING, pods=(), pvcs=(SEED,), etcd=None), RESTARTING),
+        RestartMember(SEED, ((SEED, peer(SEED)),)),
+    ),
+    (
+        "restarting: starting",
+        with_op(
+            replace(RUNNING, pods=(seed_pod(False, False),), pvcs=(SEED,), etcd=None), RESTARTING
+        ),
+        Wait(WaitReason.RESTORING),
+    ),
+]
+
+
+@pytest.mark.parametrize("obs, want", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_restore_steps(obs: Observed, want: Any) -> None:
+    got = plan(obs, NOW)
+    if isinstance(want, Wait):
+        assert isinstance(got, Wait) and got.why is want.why, got
+    else:
+        assert got == want
+
+
+def test_the_seed_serving_alone_moves_on_to_restarting_it() -> None:
+    obs = with_op(replace(RUNNING, pods=(seed_pod(),), pvcs=(SEED,), etcd=alone()), SEEDING)
+    got = plan(obs, NOW)
+    assert isinstance(got, RecordOperation) and got.operation.phase == RESTARTING
+
+
+def test_the_restarted_seed_serving_finishes_with_restored_from() -> None:
+    obs = with_op(
+        replace(RUNNING, pods=(seed_pod(restoring=False),), pvcs=(SEED,), etcd=alone()),
+        RESTARTING,
+    )
+    got = plan(obs, NOW)
+    want = RestoredFrom(
+        source="s3://backups/example", restore_name="example", restore_uid=UID, completed_at=NOW
+    )
+    assert isinstance(got, FinishOperation) and got.restored_from == want
+    status = desired_status(obs, got, obs.cluster.status, NOW)
+    assert status.operation is None and status.restored_from == want
+    events = status_events(obs.cluster.status, status, got)
+    assert ("Normal", "RestoreFinished", got.message) in events
+
+
+def test_a_restore_shows_recovering_with_progressing_restoring() -> None:
+    obs = with_op(RUNNING, REPLACING)
+    previous = obs.cluster.status.model_copy(update={"phase": "Running"})
+    status = desired_status(obs, plan(obs, NOW), previous, NOW)
+    progressing = next(c for c in status.conditions if c.type == "Progressing")
+    assert status.phase == "Recovering" and progressing.reason == "Restoring"
+
+
+def test_the_seed_pod_fetches_then_restores_into_a_new_data_dir() -> None:
+    built = resources.restore_seed_pod(cluster(), SEED, SOURCE, "localhost/etcd-operator:dev")
+    spec = built["spec"]
+    assert built["metadata"]["annotations"][naming.RESTORE_SEED_ANNOTATION] == "true"
+    dns, fetch, restore = spec["initContainers"]
+    assert dns["name"] == resources.DNS_CONTAINER
+    assert fetch["image"] == "localhost/etcd-operator:dev"
+    assert fetch["command"] == [
+        "python", "-m", "controller.etcdrestore.fetch", "--path", "backups/example",
+        "--out", resources.SNAPSHOT_FILE, "--endpoint", "http://s3.local:7070",
+        "--force-path-style", "--aws-dir", resources.AWS_DIR,
+    ]  # fmt: skip
+    assert restore["image"] == cluster().spec.image
+    assert restore["command"][:4] == [
+        "/usr/local/bin/etcdutl", "snapshot", "restore", resources.SNAPSHOT_FILE
+    ]  # fmt: skip
+    assert f"--data-dir={resources.DATA_DIR}" in restore["command"]
+    assert f"--initial-cluster={SEED}={peer(SEED)}" in restore["command"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[resources.AWS_VOLUME]["secret"]["secretName"] == "aws"
+    assert volumes[resources.SCRATCH_VOLUME] == {"name": "restore-scratch", "emptyDir": {}}
+    assert volumes[resources.DATA_VOLUME]["persistentVolumeClaim"]["claimName"] == SEED
+    # The same template as an ordinary member: not rolled for being a seed.
+    ordinary = resources.member_pod(cluster(), SEED, ((SEED, peer(SEED)),), "new")
+    key = naming.TEMPLATE_HASH_ANNOTATION
+    assert built["metadata"]["annotations"][key] == ordinary["metadata"]["annotations"][key]
