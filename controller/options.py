@@ -94,7 +94,12 @@ def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse
     add("--controllers", ",".join(controllers), f"comma list of {', '.join(controllers)}")
     add("--workers", "2", "concurrent reconciles per controller", type=int)
     add_bool("--leader-elect", "run reconcilers only while holding the leader lease")
-    add("--leader-election-id", "etcd-operator", "name of the leader election Lease")
+    add(
+        "--leader-election-id",
+        None,
+        "name of the leader election Lease (default etcd-operator, or etcd-operator-<controller>"
+        " for a subset of the controllers, so separate Deployments do not share a Lease)",
+    )
     add("--leader-election-namespace", None, "namespace of the Lease (default: --namespace)")
     add("--leader-election-lease-duration", "15", None, type=float)
     add("--leader-election-renew-deadline", "10", None, type=float)
@@ -119,6 +124,13 @@ def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse
         "this operator's image: a restore's seed pod runs it to fetch the backup",
     )
     return p
+
+
+def default_lease_name(controllers: Sequence[str], known: Sequence[str]) -> str:
+    """etcd-operator for every controller; etcd-operator-backup for --controllers backup."""
+    if set(controllers) >= set(known):
+        return "etcd-operator"
+    return "-".join(["etcd-operator", *sorted(set(controllers))])
 
 
 def parse_options(
@@ -161,7 +173,7 @@ def parse_options(
         controllers=controllers,
         workers=int(a.workers),
         leader_elect=bool(a.leader_elect),
-        leader_election_id=a.leader_election_id,
+        leader_election_id=a.leader_election_id or default_lease_name(controllers, known),
         leader_election_namespace=a.leader_election_namespace or a.namespace,
         lease_duration=lease,
         renew_deadline=renew,

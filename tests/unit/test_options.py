@@ -27,6 +27,33 @@ def test_defaults() -> None:
     assert (o.kube_api_qps, o.kube_api_burst) == (20.0, 30)  # controller-runtime's
 
 
+@pytest.mark.parametrize(
+    "controllers, lease",
+    [
+        ("cluster,backup,restore", "etcd-operator"),
+        ("restore,cluster,backup", "etcd-operator"),
+        ("cluster", "etcd-operator-cluster"),
+        ("backup", "etcd-operator-backup"),
+        ("restore", "etcd-operator-restore"),
+        ("restore,backup", "etcd-operator-backup-restore"),
+    ],
+)
+def test_each_subset_of_controllers_elects_on_a_lease_of_its_own(
+    controllers: str, lease: str
+) -> None:
+    """The seed's three Deployments (one image, --controllers cluster / backup / restore)
+    each elect a leader among their own replicas, not one leader for all three."""
+    assert parse_options(["--controllers", controllers], {}).leader_election_id == lease
+    named = parse_options(["--controllers", "backup", "--leader-election-id", "mine"], {})
+    assert named.leader_election_id == "mine"
+
+
+def test_operator_image_names_the_restore_fetch_image() -> None:
+    assert parse_options([], {}).operator_image == "localhost/etcd-operator:latest"
+    env = {"ETCD_OPERATOR_OPERATOR_IMAGE": "registry.example/etcd-operator:v1"}
+    assert parse_options([], env).operator_image == "registry.example/etcd-operator:v1"
+
+
 def test_pod_namespace_then_operator_env_then_flag() -> None:
     assert parse_options([], {"MY_POD_NAMESPACE": "ops"}).namespace == "ops"
     env = {"MY_POD_NAMESPACE": "ops", "ETCD_OPERATOR_NAMESPACE": "etcd"}
