@@ -122,6 +122,58 @@ class TLSPolicy(WireModel):
     """Certificates the user generated and put into Secrets."""
 
 
+# spec.maintenance's defaults (ours, not CoreOS's). Defragmenting a small database frees
+# little and still blocks its member for the time it takes: below 64 MiB it is not worth it.
+# The fields stay empty when unset (the CRD defaults nothing): the properties apply these.
+DEFAULT_FRAGMENTATION_THRESHOLD_PERCENT = 50
+DEFAULT_MIN_DB_SIZE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAINTENANCE_INTERVAL_IN_SECOND = 3600
+
+
+class MaintenancePolicy(WireModel):
+    """Automatic defragmentation and NOSPACE recovery (ours, not CoreOS's). Without
+    spec.maintenance the operator never defragments, compacts or disarms an alarm.
+
+    Members are defragmented one at a time, the leader last, and only while every member is
+    healthy: a member being defragmented serves nothing until it is done."""
+
+    fragmentation_threshold_percent: int | None = Field(default=None, ge=0, le=100)
+    """Defragment a member when at least this percentage of its database file is free (dbSize
+    not in use); 50 when unset; 0 turns periodic defragmentation off (NOSPACE recovery still
+    defragments)."""
+    min_db_size_bytes: int | None = Field(default=None, ge=0)
+    """Members whose database file is smaller than this many bytes are never defragmented
+    for fragmentation alone; 67108864 (64 MiB) when unset."""
+    min_interval_in_second: int | None = Field(default=None, ge=0)
+    """Seconds from the end of one defragmentation round of the cluster (every member that
+    passed the threshold) to the start of the next; 3600 when unset. NOSPACE recovery does
+    not wait for it."""
+    clear_no_space: bool | None = None
+    """Clear a NOSPACE alarm (true when unset): defragment the members, compacting the key
+    history to the current revision first when defragmentation alone cannot make room, then
+    disarm the alarm once every member's database file is at most 90% of its quota.
+    Compaction drops the history of every key: watchers of older revisions start over."""
+
+    @property
+    def threshold_percent(self) -> int:
+        value = self.fragmentation_threshold_percent
+        return DEFAULT_FRAGMENTATION_THRESHOLD_PERCENT if value is None else value
+
+    @property
+    def min_db_size(self) -> int:
+        value = self.min_db_size_bytes
+        return DEFAULT_MIN_DB_SIZE_BYTES if value is None else value
+
+    @property
+    def min_interval(self) -> int:
+        value = self.min_interval_in_second
+        return DEFAULT_MAINTENANCE_INTERVAL_IN_SECOND if value is None else value
+
+    @property
+    def clears_no_space(self) -> bool:
+        return self.clear_no_space is not False
+
+
 class ClusterSpec(WireModel):
     """The etcd cluster the user wants."""
 
@@ -137,6 +189,8 @@ class ClusterSpec(WireModel):
     """How member pods are created; changes do not affect existing pods."""
     tls: TLSPolicy | None = wire_name("TLS", default=None)
     """TLS for peer, server and operator traffic."""
+    maintenance: MaintenancePolicy | None = None
+    """Defragmentation and NOSPACE recovery; unset, the operator does neither."""
 
     @property
     def etcd_version(self) -> str:
