@@ -4,7 +4,8 @@
 key-value revision and version), and picks the most up-to-date one, as the CoreOS operator did.
 `open_snapshot` streams Maintenance.Snapshot from it: the bytes `etcdctl snapshot save`
 writes, whose last 32 are the SHA-256 of all before. The stream is hashed as it flows, the
-last 32 bytes held back, and they are handed on only once they match — so a consumer that
+last 32 bytes held back, and they are handed on only once they match (the check is
+controller.clients.snapshotstream's, shared with restores) — so a consumer that
 completes its upload after the stream ended stores only a whole, verified snapshot, and
 memory stays at one gRPC message (32 KiB) whatever the database size.
 """
@@ -12,7 +13,6 @@ memory stays at one gRPC message (32 KiB) whatever the database size.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,8 +31,9 @@ from controller.clients.etcd import (
     Unavailable,
     error_for,
 )
+from controller.clients.snapshotstream import TRAILER as TRAILER  # re-exported
+from controller.clients.snapshotstream import TrailerCheck
 
-TRAILER = 32  # bytes of SHA-256 at the end of every snapshot stream
 # gRPC grows a stream's flow-control window with its bandwidth-delay probes; while the
 # consumer waits for an S3 part, the member keeps sending into it, and the operator held tens
 # of MiB that way (measured). A fixed window makes a stalled consumer stall the member.
@@ -95,27 +96,23 @@ class SnapshotStream:
         self.verified = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        digest = hashlib.sha256()
-        held = b""  # the last TRAILER bytes seen: the trailer, if the stream ends here
+        check = TrailerCheck()
         try:
             async for blob in self._maintenance.snapshot(max_attempts=1):
-                data = held + blob if held else blob
-                body, held = data[:-TRAILER], data[-TRAILER:]
+                body = check.feed(blob)
                 if body:
-                    digest.update(body)
                     self.size += len(body)
                     yield body
         except Exception as exc:
             raise _translate(exc, self._endpoint, self._tls) from exc
-        address = self._endpoint.address
-        if len(held) < TRAILER or digest.digest() != held:
+        if not check.verified:
             raise SnapshotCorrupt(
-                f"{address}: snapshot of {self.size + len(held)} bytes ends without a "
+                f"{self._endpoint.address}: snapshot of {check.size} bytes ends without a "
                 "matching SHA-256 (cut off or damaged)"
             )
         self.verified = True
-        self.size += len(held)
-        yield held
+        self.size += len(check.held)
+        yield check.held
 
 
 @asynccontextmanager
