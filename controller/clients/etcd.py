@@ -1,4 +1,5 @@
-"""A small async etcd client for the operator: membership and status of member endpoints.
+"""A small async etcd client for the operator: membership, status and maintenance
+(defragmentation, alarms, compaction) of member endpoints.
 
 The one place (with the other clients) that imports etcd3aio and grpc. Every call is bounded by
 a timeout; answers are plain dataclasses and failures one of a few exception types, so the
@@ -19,6 +20,7 @@ need gRPC arguments etcd3aio does not expose: see CHANNEL_OPTIONS.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,9 +31,14 @@ import grpc
 import grpc.aio
 from etcd3aio.cluster import ClusterService
 from etcd3aio.errors import EtcdError
-from etcd3aio.maintenance import MaintenanceService
+from etcd3aio.kv import KVService
+from etcd3aio.maintenance import AlarmType, MaintenanceService
 
 DEFAULT_TIMEOUT = 5.0
+# Defragment rewrites a member's whole database file while the member serves nothing; on a
+# database of several GiB on a slow disk that takes minutes. Its own deadline, not the
+# call timeout (a cancelled defragmentation is harmless: etcd finishes or drops it).
+DEFRAGMENT_TIMEOUT = 600.0
 T = TypeVar("T")
 
 CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
@@ -92,9 +99,29 @@ class Member:
         return bool(self.name)
 
 
+NOSPACE = "NOSPACE"  # the alarm a member raises when its database file reaches its quota
+CORRUPT = "CORRUPT"  # the alarm of a failed consistency check
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """An active alarm: `alarm` is etcd's name of it (NOSPACE, CORRUPT), `member_id` the
+    member that raised it."""
+
+    member_id: int
+    alarm: str
+
+
+# How etcd lists an active alarm among a status's errors (protobuf's text form of the
+# AlarmMember; 3.6 ends it with a space, 3.7 does not).
+_ALARM_ERROR = re.compile(r"^memberID:(\d+) alarm:([A-Z]+)\s*$")
+
+
 @dataclass(frozen=True)
 class EndpointStatus:
-    """Maintenance.Status of one member: who it thinks leads, how far its raft log is."""
+    """Maintenance.Status of one member: who it thinks leads, how far its raft log is, how
+    big its database file is. `errors` lists etcd's words, active alarms among them (every
+    member lists every alarm of the cluster): `alarms` and `problems` split them."""
 
     member_id: int
     leader: int
@@ -106,6 +133,19 @@ class EndpointStatus:
     is_learner: bool
     errors: tuple[str, ...]
     revision: int = 0  # the member's own key-value revision (answered without quorum)
+    db_size_in_use: int = 0  # bytes of the database file in use; the rest defragment frees
+    db_size_quota: int = 0  # the member's --quota-backend-bytes (etcd fills in its default)
+
+    @property
+    def alarms(self) -> tuple[Alarm, ...]:
+        """The cluster's active alarms, as this member lists them."""
+        found = (_ALARM_ERROR.match(e) for e in self.errors)
+        return tuple(Alarm(int(m[1]), m[2]) for m in found if m)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The errors that are not alarms (e.g. "etcdserver: no leader")."""
+        return tuple(e for e in self.errors if not _ALARM_ERROR.match(e))
 
 
 class EtcdClientError(Exception):
@@ -143,6 +183,14 @@ class UnhealthyCluster(EtcdClientError):
     """etcd refused a membership change that could cost quorum."""
 
 
+class NoSpace(EtcdClientError):
+    """A write refused under a NOSPACE alarm ("mvcc: database space exceeded")."""
+
+
+class Compacted(EtcdClientError):
+    """The revision asked for is at or below the one already compacted to."""
+
+
 class EtcdClient:
     """One member endpoint: `async with EtcdClient(endpoint, tls) as c: await c.member_list()`."""
 
@@ -155,6 +203,7 @@ class EtcdClient:
         self._channel: grpc.aio.Channel | None = None
         self._cluster: ClusterService | None = None
         self._maintenance: MaintenanceService | None = None
+        self._kv: KVService | None = None
 
     async def __aenter__(self) -> EtcdClient:
         await self.connect()
@@ -172,6 +221,7 @@ class EtcdClient:
         # Reads are retried once (a pooled connection may have just been reset); writes never.
         self._cluster = ClusterService(self._channel, max_attempts=2)
         self._maintenance = MaintenanceService(self._channel, max_attempts=2)
+        self._kv = KVService(self._channel, max_attempts=1)  # the operator only compacts
 
     @property
     def closed(self) -> bool:
@@ -180,6 +230,7 @@ class EtcdClient:
     async def close(self) -> None:
         channel, self._channel = self._channel, None
         self._cluster = self._maintenance = None
+        self._kv = None
         if channel is not None:
             await channel.close()
 
@@ -236,16 +287,62 @@ class EtcdClient:
             is_learner=resp.isLearner,
             errors=tuple(resp.errors),
             revision=resp.header.revision,
+            db_size_in_use=resp.dbSizeInUse,
+            db_size_quota=resp.dbSizeQuota,
         )
 
-    async def _call(self, rpc: Callable[[ClusterService, MaintenanceService], Awaitable[T]]) -> T:
+    async def defragment(self, timeout: float = DEFRAGMENT_TIMEOUT) -> None:
+        """Defragments this member's database file; it serves nothing until done (blocking
+        for up to `timeout`). Tried once: a second one right after a timeout would only
+        make the member wait longer."""
+        await self._call(
+            lambda _, m: m.defragment(timeout=timeout, max_attempts=1), timeout=timeout
+        )
+
+    async def alarm_list(self) -> list[Alarm]:
+        """The cluster's active alarms (a linearizable read: needs quorum)."""
+        resp = await self._call(lambda _, m: m.alarms(timeout=self.timeout))
+        return [Alarm(a.memberID, _alarm_name(a.alarm)) for a in resp.alarms]
+
+    async def alarm_disarm(self, member_id: int, alarm: str = NOSPACE) -> list[Alarm]:
+        """Deactivates `member_id`'s `alarm`; returns the alarms it deactivated (none when it
+        was not active). A NOSPACE alarm comes back on the next write that does not fit."""
+        kind = AlarmType[alarm]
+        resp = await self._call(
+            lambda _, m: m.alarm_deactivate(
+                kind, member_id=member_id, timeout=self.timeout, max_attempts=1
+            )
+        )
+        return [Alarm(a.memberID, _alarm_name(a.alarm)) for a in resp.alarms]
+
+    async def compact(
+        self, revision: int, physical: bool = False, timeout: float | None = None
+    ) -> None:
+        """Drops the key history before `revision`; physical=True returns once the space is
+        free in the database file (what a defragmentation after it reclaims). Raises
+        Compacted when the history was already compacted to `revision` or further."""
+        wait = timeout or self.timeout
+        kv = self._kv
+
+        async def call(_: ClusterService, __: MaintenanceService) -> None:
+            assert kv is not None  # _call checked the client is open
+            await kv.compact(revision, physical=physical, timeout=wait, max_attempts=1)
+
+        await self._call(call, timeout=wait)
+
+    async def _call(
+        self,
+        rpc: Callable[[ClusterService, MaintenanceService], Awaitable[T]],
+        timeout: float | None = None,
+    ) -> T:
         address = self.endpoint.address
         if self._cluster is None or self._maintenance is None:
             raise EtcdClientError(f"{address}: the client is closed")
         try:
             return await rpc(self._cluster, self._maintenance)
         except TimeoutError as exc:
-            raise NoAnswer(f"{address}: no answer within {self.timeout:g}s") from exc
+            waited = timeout or self.timeout
+            raise NoAnswer(f"{address}: no answer within {waited:g}s") from exc
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc.code(), exc.details() or "", address, self.tls is not None) from exc
         except EtcdError as exc:
@@ -343,7 +440,7 @@ class EtcdPool:
             raise Unavailable("no member endpoint to ask")
 
         async def ask(endpoint: Endpoint) -> tuple[Endpoint, list[Member]]:
-            return endpoint, await self._ask(endpoint, tls, lambda c: c.member_list(linearizable))
+            return endpoint, await self.ask(endpoint, tls, lambda c: c.member_list(linearizable))
 
         pending = {asyncio.ensure_future(ask(e)) for e in endpoints}
         errors: list[EtcdClientError] = []
@@ -376,7 +473,7 @@ class EtcdPool:
 
         async def ask(endpoint: Endpoint) -> EndpointStatus | EtcdClientError:
             try:
-                return await self._ask(endpoint, tls, EtcdClient.status)
+                return await self.ask(endpoint, tls, EtcdClient.status)
             except EtcdClientError as exc:
                 return exc
 
@@ -389,13 +486,15 @@ class EtcdPool:
         for client in clients:
             await client.close()
 
-    async def _ask(
+    async def ask(
         self,
         endpoint: Endpoint,
         tls: TLSMaterial | None,
         call: Callable[[EtcdClient], Awaitable[T]],
     ) -> T:
-        """`call` on the pooled client; a channel whose member went silent is dropped."""
+        """`call` on the pooled client; a channel whose member went silent is dropped.
+
+        E.g. `await pool.ask(endpoint, tls, EtcdClient.alarm_list)`."""
         client = await self.client(endpoint, tls)
         try:
             return await call(client)
@@ -423,6 +522,8 @@ _MESSAGES: tuple[tuple[str, type[EtcdClientError]], ...] = (
     ("too many learner members", TooManyLearners),
     ("unhealthy cluster", UnhealthyCluster),
     ("re-configuration failed due to not enough started members", UnhealthyCluster),
+    ("mvcc: database space exceeded", NoSpace),
+    ("mvcc: required revision has been compacted", Compacted),
 )
 
 # What gRPC's status details say when TLS fails, and what that means. A member rejecting the
@@ -455,6 +556,13 @@ def error_for(code: grpc.StatusCode, details: str, address: str, tls: bool) -> E
     return EtcdClientError(f"{address}: {code.name} {details}")
 
 
+def _alarm_name(value: int) -> str:
+    try:
+        return AlarmType(value).name
+    except ValueError:  # an alarm this etcd3aio does not know yet
+        return str(value)
+
+
 def _member(m: Any) -> Member:
     return Member(
         id=m.ID,
@@ -467,8 +575,13 @@ def _member(m: Any) -> Member:
 
 __all__ = [
     "CHANNEL_OPTIONS",
+    "CORRUPT",
     "DEFAULT_TIMEOUT",
+    "DEFRAGMENT_TIMEOUT",
     "DIAL_SHARE",
+    "NOSPACE",
+    "Alarm",
+    "Compacted",
     "Endpoint",
     "EndpointStatus",
     "EtcdClient",
@@ -478,6 +591,7 @@ __all__ = [
     "Member",
     "MemberNotFound",
     "NoAnswer",
+    "NoSpace",
     "TLSFailure",
     "TLSMaterial",
     "TooManyLearners",
