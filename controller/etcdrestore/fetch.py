@@ -13,8 +13,8 @@ restarted init container), it exits 0 without downloading.
 Any failure removes FILE.partial (and a FILE that does not verify), prints ONE line to
 stderr — `fetch: <Reason>: <message>`, the reasons the EtcdRestore's Verified condition uses
 (BackupNotFound, NoSuchBucket, S3AccessDenied, S3Unreachable, S3Error, BackupCorrupt,
-InvalidAWSSecret; InvalidArguments, WriteFailed) — and exits 1, so the pod shows the init
-container failed and why. Credentials never appear in the output.
+InvalidAWSSecret; InvalidArguments, WriteFailed, Terminated) — and exits 1, so the pod shows
+the init container failed and why. Credentials never appear in the output.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from api.storage import (
     AWS_SECRET_CONFIG_FILE,
@@ -44,6 +43,8 @@ from controller.etcdrestore.task import CHUNK, corrupt, s3_reason, source_url
 INVALID_ARGUMENTS = "InvalidArguments"
 WRITE_FAILED = "WriteFailed"
 FETCH_ERROR = "FetchError"
+TERMINATED = "Terminated"
+T = TypeVar("T")
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -147,6 +148,29 @@ async def download(args: Args, settings: S3Settings, chunk: int = CHUNK) -> int:
     return check.size
 
 
+async def until_terminated(work: Coroutine[Any, Any, T]) -> T:
+    """Runs `work`; SIGTERM (the pod deleted) cancels it — download() then removes its
+    partial file — and ends in FetchError(Terminated)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if terminated:
+            raise FetchError(TERMINATED, "stopped by SIGTERM before the download ended") from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def _fsync_dir(path: Path) -> None:
     """Makes the rename durable (a directory's entries are data of the directory)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -166,7 +190,7 @@ def fetch(argv: Sequence[str]) -> tuple[int, str]:
             return 0, f"{args.out} is already {args.source} ({existing} bytes, SHA-256 verified)"
         settings = read_settings(args)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        size = asyncio.run(download(args, settings))
+        size = asyncio.run(until_terminated(download(args, settings)))
         return 0, f"fetched {args.source} to {args.out}: {size} bytes, SHA-256 verified"
     except FetchError as exc:
         reason, message = exc.reason, str(exc)
@@ -181,12 +205,7 @@ def fetch(argv: Sequence[str]) -> tuple[int, str]:
     return 1, f"fetch: {reason}: {' '.join(message.split())}"
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(1)  # unwinds through download(), which removes the partial file
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
     code, line = fetch(sys.argv[1:] if argv is None else argv)
     print(line, file=sys.stderr if code else sys.stdout, flush=True)
     return code

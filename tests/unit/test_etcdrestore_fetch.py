@@ -5,7 +5,10 @@ tests/integration/test_etcdrestore_s3.py."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from controller.etcdrestore.fetch import (
     parse_args,
     partial_path,
     read_settings,
+    until_terminated,
 )
 
 DB = b"etcd database " * 5000
@@ -152,3 +156,24 @@ def test_main_says_success_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["--path", "b/k", "--aws-dir", str(tmp_path), "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "SHA-256 verified" in captured.out
+
+
+async def test_sigterm_cancels_the_download_and_says_so(tmp_path: Path) -> None:
+    partial = tmp_path / "snapshot.db.partial"
+    cleaned = asyncio.Event()
+
+    async def download() -> int:
+        partial.write_bytes(b"half")
+        try:
+            await asyncio.Event().wait()  # a download that would take long
+        finally:
+            partial.unlink()
+            cleaned.set()
+        return 0
+
+    asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+    with pytest.raises(FetchError) as err:
+        await until_terminated(download())
+    assert err.value.reason == "Terminated" and cleaned.is_set() and not partial.exists()
+    assert await until_terminated(asyncio.sleep(0, result=7)) == 7  # the handler is gone again
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
