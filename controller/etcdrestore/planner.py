@@ -40,6 +40,7 @@ BACKOFF_MAX = 300.0
 class Memory:
     """What this replica remembers of one restore between passes (lost on restart)."""
 
+    uid: str | None = None  # of the restore remembered: one deleted and created again is new
     verified_generation: int | None = None
     failed_generation: int | None = None
     completed: bool = False

@@ -98,10 +98,18 @@ class EtcdRestoreReconciler:
         except ValidationError as exc:
             raise TerminalError(f"invalid EtcdRestore {key}: {exc}") from exc
 
+        uid = restore.metadata.uid
+        memory = self._memory.get(key)
+        if memory is not None and memory.uid != uid:
+            self._let_go(key)  # deleted and created again: another restore, remembered anew
+            memory = None
+        if memory is None:
+            memory = self._memory[key] = Memory(uid=uid)
+
         found = inputs(restore, self.cache)
         observed = Observed(
             restore,
-            memory=self._memory.get(key, Memory()),
+            memory=memory,
             task=self._task_view(key),
             problem=found.problem,
             waiting=found.waiting,
@@ -113,8 +121,7 @@ class EtcdRestoreReconciler:
         try:
             if isinstance(action, Record):
                 restore = await self._record(key, restore, action.outcome, now)
-                memory = self._memory.get(key, Memory())
-                observed = replace(observed, restore=restore, memory=memory, task=None)
+                observed = replace(observed, restore=restore, memory=self._memory[key], task=None)
                 action = plan(observed, now)
             return await self._apply(key, restore, action, found.job, found.version, now)
         except StaleObject as exc:
@@ -136,11 +143,10 @@ class EtcdRestoreReconciler:
             case WaitUntil(at=at):
                 return Result(requeue_after=max(1.0, (at - now).total_seconds()))
             case Finish(cluster=cluster):
-                self.tasks.cancel(task_key(key))  # a verification of a newer spec: moot
-                self.tasks.forget(task_key(key))
+                self.tasks.cancel(self._task(key))  # a verification of a newer spec: moot
+                self.tasks.forget(self._task(key))
                 await self._write(restore, complete_status(restore, cluster, now))
-                memory = self._memory.get(key, Memory())
-                self._memory[key] = replace(memory, completed=True)
+                self._memory[key] = replace(self._memory[key], completed=True)
                 log.info("restore complete", extra={"cluster": cluster.name})
                 return Result()
             case Fail(reason=reason, message=message):
@@ -156,11 +162,10 @@ class EtcdRestoreReconciler:
                 assert job is not None and self.ensure_task is not None
                 if announce:
                     await self._write(restore, verifying_status(restore, now))
-                memory = self._memory.get(key, Memory())
                 self._memory[key] = replace(
-                    memory, task_inputs=version, task_generation=job.generation
+                    self._memory[key], task_inputs=version, task_generation=job.generation
                 )
-                self.ensure_task(task_key(key), key, lambda: verify_backup(job))
+                self.ensure_task(self._task(key), key, lambda: verify_backup(job))
                 log.info("verification started", extra={"object": job.source})
                 return Result()  # the task's end enqueues the key
             case Record():
@@ -178,11 +183,10 @@ class EtcdRestoreReconciler:
             log.info("dropping the verification of generation %s", outcome.generation)
         elif outcome is not None:
             restore = await self._write(restore, recorded_status(restore, outcome, now))
-            memory = self._memory.get(key, Memory())
-            self._memory[key] = remember(memory, outcome, now)
+            self._memory[key] = remember(self._memory[key], outcome, now)
             level = logging.WARNING if isinstance(outcome, VerifyFailed) else logging.INFO
             log.log(level, "recorded %s", type(outcome).__name__, extra=outcome_fields(outcome))
-        self.tasks.forget(task_key(key))
+        self.tasks.forget(self._task(key))
         return restore
 
     async def _write(self, restore: EtcdRestore, status: RestoreStatus) -> EtcdRestore:
@@ -204,7 +208,7 @@ class EtcdRestoreReconciler:
         return EtcdRestore.model_validate(written)
 
     def _task_view(self, key: str) -> TaskView | None:
-        status = self.tasks.get(task_key(key))
+        status = self.tasks.get(self._task(key))
         if status is None:
             return None
         if status.state is TaskState.RUNNING:
@@ -213,15 +217,20 @@ class EtcdRestoreReconciler:
             return Ended(status.result)
         if status.state is TaskState.FAILED:  # a bug, not an S3 failure: retried
             error = status.error or "the verification task failed"
-            generation = self._memory.get(key, Memory()).task_generation
+            generation = self._memory[key].task_generation
             return Ended(VerifyFailed(S3_ERROR, error, generation))
         return Ended(None)
 
     def _let_go(self, key: str) -> None:
         """The restore is gone or not ours: stop its verification, forget it."""
-        self._memory.pop(key, None)
-        self.tasks.cancel(task_key(key))
-        self.tasks.forget(task_key(key))
+        memory = self._memory.pop(key, None)
+        if memory is not None:
+            self.tasks.cancel(task_key(key, memory.uid))
+            self.tasks.forget(task_key(key, memory.uid))
+
+    def _task(self, key: str) -> str:
+        """The task key of the restore this replica remembers under `key`."""
+        return task_key(key, self._memory[key].uid)
 
 
 def remember(memory: Memory, outcome: Outcome, now: datetime) -> Memory:
@@ -254,8 +263,10 @@ def outcome_fields(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def task_key(key: str) -> str:
-    return f"etcdrestore/{key}"
+def task_key(key: str, uid: str | None) -> str:
+    """Per uid: a restore deleted and created again under its name never sees the task (nor
+    the outcome) of the one before."""
+    return f"etcdrestore/{key}/{uid}"
 
 
 def _deleting(obj: dict[str, Any]) -> bool:

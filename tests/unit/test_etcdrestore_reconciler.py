@@ -34,6 +34,7 @@ from tests.unit.test_etcdrestore_status import CREDENTIALS, secret
 
 KEY = "default/example"
 UID = "uid-of-the-restore"
+TASK = task_key(KEY, UID)
 START = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 
@@ -91,10 +92,13 @@ class World:
 
     # the event recorder
     async def record(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        assert (ref.kind, ref.name, ref.uid) == ("EtcdRestore", "example", UID)
+        assert (ref.kind, ref.name, ref.uid) == ("EtcdRestore", "example", self.restore_uid())
         self.events.append((type_, reason, message))
 
     # views
+    def restore_uid(self) -> str:
+        return str(self.restore()["metadata"]["uid"])
+
     def restore(self) -> dict[str, Any]:
         return self.objs[(ETCD_RESTORES, KEY)]
 
@@ -136,13 +140,14 @@ class Harness:
         return outcome
 
     async def finish_task(self, outcome: Outcome) -> None:
+        task = task_key(KEY, self.world.restore_uid())
         self.outcomes.append(outcome)
         self.gate.set()
-        status = self.tasks.get(task_key(KEY))
+        status = self.tasks.get(task)
         assert status is not None
         for _ in range(100):
             await asyncio.sleep(0)
-            status = self.tasks.get(task_key(KEY))
+            status = self.tasks.get(task)
             if status is not None and status.state is not TaskState.RUNNING:
                 break
         self.gate = asyncio.Event()
@@ -165,7 +170,8 @@ class Harness:
 
 def restore_obj(generation: int = 1, **metadata: Any) -> dict[str, Any]:
     doc: dict[str, Any] = load_seed(RESTORE)
-    doc["metadata"].update(namespace="default", generation=generation, uid=UID, **metadata)
+    doc["metadata"].update(namespace="default", generation=generation, uid=UID)
+    doc["metadata"].update(metadata)
     return doc
 
 
@@ -211,7 +217,7 @@ async def test_the_seed_restore_from_verification_to_complete(world: World, h: H
     assert world.restore()["status"]["observedGeneration"] == 1
     assert [e[1] for e in world.events] == ["Verifying", "BackupVerified", "WaitingForCluster"]
     assert world.events[1][2] == f"{SOURCE}: 4096 bytes, SHA-256 verified in 0.5s"
-    assert h.tasks.get(task_key(KEY)) is None  # recorded, forgotten
+    assert h.tasks.get(TASK) is None  # recorded, forgotten
 
     # The EtcdCluster reconciler picks it up...
     operation = {"type": "Restore", "phase": "Seeding", "message": "example-seed restoring"}
@@ -396,20 +402,20 @@ async def test_a_status_write_that_meets_a_newer_object_keeps_the_outcome(
     world.lagging = copy.deepcopy(world.objs)
     world.put(ETCD_RESTORES, KEY, world.restore())  # someone else wrote meanwhile
     assert await h.reconcile() == Result(requeue=True)
-    assert h.tasks.get(task_key(KEY)) is not None  # not forgotten
+    assert h.tasks.get(TASK) is not None  # not forgotten
     world.lagging = None
     await h.reconcile()
     assert world.condition("Verified") == ("True", "BackupVerified")
-    assert h.tasks.get(task_key(KEY)) is None
+    assert h.tasks.get(TASK) is None
 
 
 async def test_a_deleted_or_foreign_restore_is_let_go(world: World, h: Harness) -> None:
     await h.reconcile()
-    running = h.tasks.get(task_key(KEY))
+    running = h.tasks.get(TASK)
     assert running is not None and running.running
     world.put(ETCD_RESTORES, KEY, restore_obj(annotations={SCOPE_ANNOTATION: "clusterwide"}))
     assert await h.reconcile() == Result()
-    cancelled = h.tasks.get(task_key(KEY))
+    cancelled = h.tasks.get(TASK)
     assert cancelled is not None and cancelled.state is TaskState.CANCELLED
     assert h.started and not h.outcomes
     # Back in scope (or deleted and created again): the cancelled task is forgotten and a
@@ -419,7 +425,7 @@ async def test_a_deleted_or_foreign_restore_is_let_go(world: World, h: Harness) 
     assert len(h.started) == 2
     del world.objs[(ETCD_RESTORES, KEY)]
     assert await h.reconcile() == Result()
-    cancelled = h.tasks.get(task_key(KEY))
+    cancelled = h.tasks.get(TASK)
     assert cancelled is not None and cancelled.state is TaskState.CANCELLED
 
 
@@ -436,3 +442,27 @@ async def test_a_task_that_crashed_is_a_retried_failure(
     assert await h.reconcile() == Result(requeue_after=5.0)
     assert world.condition("Verified") == ("False", "S3Error")
     assert world.events[-1][2] == "RuntimeError: a bug"
+
+
+async def test_a_restore_deleted_and_created_again_is_a_new_one(world: World, h: Harness) -> None:
+    # The first one is found corrupt; the second is running when it is replaced in turn. No
+    # pass sees the name free in between (the queue folds the deletion and the creation).
+    await h.reconcile()
+    await h.finish_task(VerifyFailed("BackupCorrupt", "bad", 1, terminal=True))
+    await h.reconcile()
+    assert world.condition("Failed") == ("True", "BackupCorrupt")
+
+    world.put(ETCD_RESTORES, KEY, restore_obj(uid="uid-2"))
+    await h.reconcile()
+    assert len(h.started) == 2 and world.condition("Verified") == ("Unknown", "Verifying")
+    second = h.tasks.get(task_key(KEY, "uid-2"))
+    assert second is not None and second.running
+
+    world.put(ETCD_RESTORES, KEY, restore_obj(uid="uid-3"))
+    await h.reconcile()
+    cancelled = h.tasks.get(task_key(KEY, "uid-2"))
+    assert cancelled is not None and cancelled.state is TaskState.CANCELLED
+    assert len(h.started) == 3 and [j.generation for j in h.started] == [1, 1, 1]
+    await h.finish_task(VERIFIED)
+    await h.reconcile()
+    assert world.condition("Verified") == ("True", "BackupVerified")
