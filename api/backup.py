@@ -1,7 +1,8 @@
 """EtcdBackup: snapshot an etcd cluster to object storage, once or periodically.
 
 Fields follow CoreOS's backup_types.go, including the capitalised `status.Reason`; status
-conditions and observedGeneration are ours.
+conditions, observedGeneration, operation and the latest backup's object (lastBackupPath,
+lastBackupSizeBytes) are ours.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class BackupStatus(WireModel):
     """Revision of etcd's key-value store the backup holds."""
     last_success_date: Timestamp | None = None
     """When the latest successful backup was taken."""
+    last_backup_path: str | None = None
+    """Where the latest successful backup is stored: "<bucket>/<key>", as an EtcdRestore's
+    spec.s3.path takes it (ours)."""
+    last_backup_size_bytes: int | None = None
+    """Size in bytes of the latest successful backup's object (ours)."""
     conditions: list[Condition] = conditions_field()
     """Current conditions (ours, not CoreOS's), e.g. a storage type not supported yet."""
     observed_generation: int | None = None

@@ -80,6 +80,20 @@ CRDS = (
             ),
             _AGE,
             PrinterColumn("Reason", "string", ".status.Reason", "Why it failed", priority=1),
+            PrinterColumn(
+                "Last Backup",
+                "string",
+                ".status.lastBackupPath",
+                "Latest successful backup, as an EtcdRestore's s3.path takes it",
+                priority=1,
+            ),
+            PrinterColumn(
+                "Bytes",
+                "integer",
+                ".status.lastBackupSizeBytes",
+                "Size of the latest successful backup",
+                priority=1,
+            ),
         ),
     ),
     CrdSpec(

@@ -3,7 +3,9 @@ remembers after recording an outcome. Pure.
 
 CoreOS's fields: `succeeded` (the latest attempt), `Reason` (why it failed, as text),
 `etcdVersion`, `etcdRevision` and `lastSuccessDate` (of the latest success; a failure leaves
-them). Ours: `observedGeneration` and two conditions — Succeeded (reason BackupSucceeded,
+them). Ours: the latest success's object, `lastBackupPath` ("<bucket>/<key>", as an
+EtcdRestore's s3.path takes it) and `lastBackupSizeBytes` (kept by a failure too),
+`observedGeneration` and two conditions — Succeeded (reason BackupSucceeded,
 or the cause of the failure, with the object's name and size in the message) and Retention
 (periodic backups with maxBackups: whether the newest-N rule holds after the latest pass).
 """
@@ -31,6 +33,8 @@ def recorded_status(backup: EtcdBackup, outcome: Outcome, now: datetime) -> Back
         status.succeeded, status.reason = True, None
         status.etcd_version, status.etcd_revision = outcome.etcd_version, outcome.revision
         status.last_success_date = outcome.taken
+        status.last_backup_path = f"{outcome.bucket}/{outcome.name}"
+        status.last_backup_size_bytes = outcome.size
         set_condition(
             conditions, SUCCEEDED, ConditionStatus.TRUE, BACKUP_SUCCEEDED, describe(outcome), now
         )

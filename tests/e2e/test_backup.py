@@ -247,6 +247,10 @@ async def test_seed_periodic_backup_keeps_the_newest_by_revision_across_lengths(
     once = await backup_status(kube, namespace, "one-shot")
     assert once["succeeded"] is True
     assert [o.key for o in await s3.list_objects(bucket, "once/")] == ["once/etcd.backup"]
+    # Ours: the object as an EtcdRestore's s3.path takes it, and its size as stored.
+    (stored_once,) = await s3.list_objects(bucket, "once/")
+    assert once["lastBackupPath"] == f"{bucket}/once/etcd.backup"
+    assert once["lastBackupSizeBytes"] == stored_once.size > 0
     succeeded = [e for e in await events_of(kube, namespace, "one-shot")]
     assert [e["reason"] for e in succeeded] == ["BackupSucceeded"]  # once, not per interval
     op.stop()  # what is written is final from here on
@@ -275,6 +279,14 @@ async def test_seed_periodic_backup_keeps_the_newest_by_revision_across_lengths(
     assert ok["status"] == "True" and ok["reason"] == "BackupSucceeded"
     assert re.search(rf"s3://{bucket}/{re.escape(KEY)}_v101_\S+: \d+ bytes", ok["message"])
     assert condition(status, "Retention")["status"] == "True"
+    # The latest success's object (one that retention kept) and its size as stored; the same
+    # object the condition names.
+    last = status["lastBackupPath"].removeprefix(f"{bucket}/")
+    assert last in left and status["lastBackupPath"] == f"{bucket}/{last}"
+    assert (parsed_last := parse_periodic(KEY, last)) is not None and parsed_last.revision == 101
+    sizes = {o.key: o.size for o in await s3.list_objects(bucket, KEY)}
+    assert status["lastBackupSizeBytes"] == sizes[last] > 0
+    assert ok["message"].startswith(f"s3://{bucket}/{last}: {sizes[last]} bytes")
 
     saved = await download(s3, bucket, newest[0].name, tmp_path / "newest.db")
     assert restorable(saved, tmp_path) == 101
@@ -494,6 +506,10 @@ async def test_s3_server_stopped_mid_upload_leaves_no_object_and_the_next_backup
     assert peak - idle_rss < size / 2**20 / 2, "the operator's memory grew with the snapshot"
     async with S3Client(private_s3.settings) as s3:
         assert [(o.key, o.size) for o in await s3.list_objects(bucket, "")] == [(KEY, size)]
+        assert (status["lastBackupPath"], status["lastBackupSizeBytes"]) == (
+            f"{bucket}/{KEY}",
+            size,
+        )
         assert await s3.pending_uploads(bucket, "") == []  # the cut-off upload was aborted
         assert not private_s3.parts_on_disk()
         saved = await download(s3, bucket, KEY, tmp_path / "big.db")

@@ -134,6 +134,8 @@ def test_names_and_printer_columns() -> None:
         "Last Success",
         "Age",
         "Reason",
+        "Last Backup",
+        "Bytes",
     ]
     assert columns(KINDS[2]) == ["Cluster", "Succeeded", "Age", "Reason"]
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import ConditionStatus, EtcdBackup, find_condition
+from api.storage import S3Source
 from controller.etcdbackup.outcome import BackupFailed, BackupTaken, Pruned
 from controller.etcdbackup.planner import RETENTION, Memory
 from controller.etcdbackup.status import (
@@ -53,6 +54,47 @@ def test_a_backup_taken_fills_the_coreos_fields_and_names_the_object() -> None:
     assert "s3://etcd-bucket/etcd.backup_v12_2026-11-30-11:59:58: 24608 bytes" in ok.message
     retention = find_condition(status.conditions, RETENTION)
     assert retention is not None and retention.status == ConditionStatus.TRUE
+
+
+def test_a_backup_taken_shows_its_object_as_a_restore_names_it_and_its_size() -> None:
+    status = recorded_status(backup(), TAKEN, NOW)
+    path = "etcd-bucket/etcd.backup_v12_2026-11-30-11:59:58"
+    assert (status.last_backup_path, status.last_backup_size_bytes) == (path, 24608)
+    wire = status.model_dump(by_alias=True, exclude_none=True)
+    assert (wire["lastBackupPath"], wire["lastBackupSizeBytes"]) == (path, 24608)
+    # What an EtcdRestore's spec.s3.path takes, bucket and key apart as the backup stored them.
+    source = S3Source(path=path)
+    assert (source.bucket, source.key) == (TAKEN.bucket, TAKEN.name)
+
+
+def test_each_backup_taken_replaces_the_object_and_size() -> None:
+    obj = backup()
+    obj.status = recorded_status(backup(), TAKEN, NOW)
+    later = BackupTaken(
+        **{
+            **TAKEN.__dict__,
+            "name": "etcd.backup_v140_2026-11-30-12:02:03",
+            "size": 1 << 33,  # beyond 32 bits: a large database
+            "revision": 140,
+        }
+    )
+    status = recorded_status(obj, later, NOW + timedelta(seconds=125))
+    assert status.last_backup_path == "etcd-bucket/etcd.backup_v140_2026-11-30-12:02:03"
+    assert status.last_backup_size_bytes == 1 << 33
+
+
+def test_failures_reports_and_retention_passes_keep_the_last_object() -> None:
+    obj = backup()
+    obj.status = recorded_status(backup(), TAKEN, NOW)
+    kept = ("etcd-bucket/etcd.backup_v12_2026-11-30-11:59:58", 24608)
+    for status in (
+        recorded_status(obj, FAILED, NOW),
+        reported_status(obj, "SecretNotFound", "waiting for Secret aws", NOW),
+        recorded_status(obj, Pruned(("etcd.backup_v1_2026-11-30-11:00:00",)), NOW),
+    ):
+        assert (status.last_backup_path, status.last_backup_size_bytes) == kept
+    never = recorded_status(backup(), FAILED, NOW)
+    assert (never.last_backup_path, never.last_backup_size_bytes) == (None, None)
 
 
 def test_a_failure_keeps_the_last_success_and_says_why() -> None:
