@@ -4,7 +4,7 @@ Builds the manager from the registry CONTROLLERS — each `--controllers` entry 
 reconciler package whose `setup(manager, options)` declares its watches and indexes —
 serves /metrics, /healthz and /readyz, and runs until SIGTERM/SIGINT (drain, release the
 lease, exit 0) or until leadership is lost (exit 1: a deposed leader must not keep acting;
-its pod restarts as a standby). Backup and restore validate and log until #10 lands.
+its pod restarts as a standby).
 """
 
 from __future__ import annotations
