@@ -19,10 +19,18 @@ import base64
 import functools
 import hashlib
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from api import ConditionStatus, EtcdCluster, EtcdRestore, RestoreConditionType, find_condition
+from api import (
+    ConditionStatus,
+    EtcdBackup,
+    EtcdCluster,
+    EtcdRestore,
+    RestoreConditionType,
+    find_condition,
+)
 from controller.clients.etcd import (
     Endpoint,
     EndpointStatus,
@@ -32,7 +40,15 @@ from controller.clients.etcd import (
     TLSMaterial,
 )
 from controller.common.ownership import BY_CLUSTER
-from controller.common.resources import ETCD_RESTORES, PDBS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import (
+    ETCD_BACKUPS,
+    ETCD_RESTORES,
+    PDBS,
+    PODS,
+    PVCS,
+    SECRETS,
+    SERVICES,
+)
 from controller.etcdcluster import naming
 from controller.etcdcluster.resources import BackupSource, Obj, data_claim_name, template_hash
 from controller.runtime.cache import Cache
@@ -126,6 +142,16 @@ class RestoreRequest:
 
 
 @dataclass(frozen=True)
+class BackupChoice:
+    """The newest backup an EtcdBackup of this cluster took (its status names the object,
+    written only once whole and verified): what a cluster that lost every member restores."""
+
+    backup: str  # the EtcdBackup's name
+    revision: int
+    source: BackupSource
+
+
+@dataclass(frozen=True)
 class Observed:
     cluster: EtcdCluster
     pods: tuple[PodView, ...] = ()
@@ -137,6 +163,7 @@ class Observed:
     etcd_error: str | None = None
     local: EtcdView | None = None  # without quorum: the members' own views (no leader)
     restore: RestoreRequest | None = None
+    backup: BackupChoice | None = None
 
     @property
     def live_pods(self) -> tuple[PodView, ...]:
@@ -226,6 +253,49 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         budget=budget,
         tls=observe_tls(cluster, cache),
         restore=pending_restore(cluster, cache.get(ETCD_RESTORES, key)),
+        backup=newest_backup(cluster, cache.list(ETCD_BACKUPS, cluster.namespace)),
+    )
+
+
+def newest_backup(cluster: EtcdCluster, backups: list[Obj]) -> BackupChoice | None:
+    """The backup with the highest revision among the EtcdBackups whose endpoints are this
+    cluster's (its client Service or its members)."""
+    chosen: list[tuple[int, str, BackupChoice]] = []
+    for obj in backups:
+        try:
+            backup = EtcdBackup.model_validate(obj)
+        except ValidationError:
+            continue
+        status, s3 = backup.status, backup.spec.s3
+        if s3 is None or not status.last_backup_path or status.etcd_revision is None:
+            continue
+        if not any(_names_cluster(url, cluster) for url in backup.spec.etcd_endpoints):
+            continue
+        source = BackupSource(
+            path=status.last_backup_path,
+            endpoint=s3.endpoint or None,
+            force_path_style=s3.force_path_style,
+            aws_secret=s3.aws_secret or None,
+        )
+        taken = status.last_success_date.isoformat() if status.last_success_date else ""
+        choice = BackupChoice(backup.name, status.etcd_revision, source)
+        chosen.append((status.etcd_revision, taken, choice))
+    return max(chosen, key=lambda c: c[:2])[2] if chosen else None
+
+
+def _names_cluster(url: str, cluster: EtcdCluster) -> bool:
+    """`https://<cluster>-client.<ns>.svc:2379`, `<pod>.<cluster>.<ns>.svc`, or the short
+    forms of either (in the cluster's namespace)."""
+    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
+    labels = host.split(".")
+    name, ns = cluster.name, cluster.namespace
+    if labels[0] == naming.client_service_name(name):
+        return len(labels) == 1 or labels[1] == ns
+    return (
+        len(labels) >= 2
+        and naming.is_member_name(name, labels[0])
+        and labels[1] == name
+        and (len(labels) == 2 or labels[2] == ns)
     )
 
 

@@ -14,7 +14,8 @@ Membership changes go one step at a time, learner first, and only on a healthy c
                 other from their own data. Never a new cluster over existing volumes.
     recover     a majority of members lost their data: quorum-loss recovery from the
                 survivor with the highest revision (controller.etcdcluster.recovery).
-    restore     a verified EtcdRestore of the cluster: every member replaced by a seed
+    restore     a verified EtcdRestore of the cluster, or every member lost with its data
+                and a backup of the cluster taken: every member replaced by a seed
                 restored from the backup, then grown (controller.etcdcluster.restore).
     promote     a learner that started → MemberPromote (etcd refuses until it caught up)
     grow        voting members < size, all healthy, a leader, no learner → MemberAdd(learner)
@@ -137,7 +138,7 @@ def _without_etcd(obs: Observed, stuck: list[PodView], now: datetime) -> Action:
             "member volumes exist but the spec has no persistentVolumeClaimSpec to use them",
         )
     if ran_before(obs):
-        return AllMembersLost()
+        return restore.from_backup(obs, now) or AllMembersLost()
     return BootstrapSeed(naming.seed_member_name(cluster))
 
 

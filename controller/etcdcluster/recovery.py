@@ -17,8 +17,10 @@ pod and no PVC — or, on emptyDir, no pod): no restart can bring it back. Then:
                       the operation (and the Recovering phase) ends at size.
 
 A crash or a leader change at any point continues from the record: the survivor chosen is
-never chosen again differently. emptyDir survivors cannot be restarted (their data goes with
-their pod): the operator says so and leaves recovery to a restore from a backup.
+never chosen again differently. When the survivors' data goes too before one was chosen,
+the newest backup of the cluster is restored (controller.etcdcluster.restore), if any.
+emptyDir survivors cannot be restarted (their data goes with their pod): the operator says
+so and leaves recovery to a restore from a backup.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from api import Operation
-from controller.etcdcluster import naming
+from controller.etcdcluster import naming, restore
 from controller.etcdcluster.actions import (
     Action,
     DeleteStrayPod,
@@ -108,6 +110,8 @@ def _decide(obs: Observed, op: Operation, now: datetime, policy: RecoveryPolicy)
     left = policy.grace - (now - started)
     if left > timedelta(0):
         return Wait(WaitReason.QUORUM_LOST, f"members {lost} lost; recovering in {left.seconds}s")
+    if not obs.pods and not obs.pvcs:  # the survivors went too: nothing to recover from
+        return restore.from_backup(obs, now) or FinishOperation("every member lost its data")
     if not obs.on_volumes:
         return Wait(
             WaitReason.QUORUM_LOST,

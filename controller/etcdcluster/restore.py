@@ -1,8 +1,9 @@
 """Restoring a cluster from a backup, a durable operation. Pure: observed state, the recorded
 operation and `now` → one action.
 
-An EtcdRestore named like the cluster asks for it; its own reconciler first proves the
-backup object whole (its SHA-256 trailer), and only a verified request starts this:
+An EtcdRestore named like the cluster asks for it (its own reconciler first proves the
+backup object whole: its SHA-256 trailer), or a cluster that lost every member with its data
+falls back to the newest backup an EtcdBackup of it took (written only whole and verified):
 
     Replacing   recorded with the backup and the seed's name before anything is deleted.
                 Every member pod goes, then every member volume: the cluster is replaced,
@@ -53,21 +54,47 @@ def request(obs: Observed, now: datetime) -> Action | None:
     if asked is None:
         return None
     seed = naming.restore_seed_name(obs.cluster.name, asked.uid)
-    source = asked.source
+    by = {"restore": asked.name, "restoreUID": asked.uid}
+    message = f"replacing every member with {seed}, restored from {asked.source.url}"
+    return _decide(asked.source, seed, by, now, message, f"restore {asked.name}: {message}")
+
+
+def from_backup(obs: Observed, now: datetime) -> Action | None:
+    """The decision to restore the newest backup of a cluster that lost every member with
+    its data (no pod, no volume), when there is one; else None."""
+    chosen = obs.backup
+    if chosen is None:
+        return None
+    cluster = obs.cluster
+    seed = naming.restore_seed_name(cluster.name, f"{cluster.metadata.uid}/{now.isoformat()}")
+    by = {"backup": chosen.backup, "revision": str(chosen.revision)}
+    message = (
+        f"every member was lost with its data; restoring the newest backup "
+        f"{chosen.source.url} (revision {chosen.revision}, EtcdBackup {chosen.backup}) into {seed}"
+    )
+    return _decide(chosen.source, seed, by, now, message, message)
+
+
+def _decide(
+    source: BackupSource,
+    seed: str,
+    by: dict[str, str],
+    now: datetime,
+    message: str,
+    event: str,
+) -> RecordOperation:
     inputs = {
-        "restore": asked.name,
-        "restoreUID": asked.uid,
+        **by,
         "seed": seed,
         "path": source.path,
         "endpoint": source.endpoint or "",
         "forcePathStyle": str(source.force_path_style).lower(),
         "awsSecret": source.aws_secret or "",
     }
-    message = f"replacing every member with {seed}, restored from {source.url}"
     operation = Operation(
         type=RESTORE, phase=REPLACING, started_at=now, inputs=inputs, message=message
     )
-    return RecordOperation(operation, f"restore {asked.name}: {message}")
+    return RecordOperation(operation, event)
 
 
 def resume(obs: Observed, op: Operation, now: datetime) -> Action:

@@ -12,6 +12,7 @@ from controller.common.ownership import (
     to_owning_cluster,
 )
 from controller.common.resources import (
+    ETCD_BACKUPS,
     ETCD_CLUSTERS,
     ETCD_RESTORES,
     PDBS,
@@ -48,6 +49,9 @@ def setup(mgr: Manager, opts: Options) -> None:
         mgr.informer_for(res, label_selector=CLUSTER_LABEL)
         mgr.add_index(res, BY_CLUSTER, by_owning_cluster)
     mgr.informer_for(SECRETS)
+    # The newest backup of a cluster that lost every member (read when it happens; a lost
+    # cluster is looked at again every few seconds, so backups need no watch of their own).
+    mgr.informer_for(ETCD_BACKUPS)
     mgr.add_index(ETCD_CLUSTERS, BY_SECRET, secret_index(cluster_secrets))
 
     reconciler = EtcdClusterReconciler(

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 
 from controller.clients.kube import ApiError, Resource
 from controller.common.ownership import BY_CLUSTER, owning_cluster
-from controller.common.resources import ETCD_RESTORES, PDBS, PODS, PVCS, SECRETS, SERVICES
+from controller.common.resources import (
+    ETCD_BACKUPS,
+    ETCD_RESTORES,
+    PDBS,
+    PODS,
+    PVCS,
+    SECRETS,
+    SERVICES,
+)
 from controller.etcdcluster.observe import OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY
 from controller.etcdcluster.resources import ETCD_CONTAINER, data_claim_name
 from controller.runtime.store import Obj, join_key
@@ -214,6 +222,10 @@ class SimCache:
             return [copy.deepcopy(b) for b in self.kube.budgets.values()]
         assert res == SERVICES
         return list(self.kube.services.values())
+
+    def list(self, res: Resource, namespace: str | None = None) -> list[Obj]:
+        assert res == ETCD_BACKUPS
+        return []  # the simulated world has no backups to restore
 
     def get(self, res: Resource, key: str) -> Obj | None:
         if res == ETCD_RESTORES:

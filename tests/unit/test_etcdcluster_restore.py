@@ -5,7 +5,7 @@ volume, the seed restarted as an ordinary member, then status.restoredFrom — n
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from api import Operation, RestoredFrom
 from controller.etcdcluster import naming, resources
 from controller.etcdcluster.actions import (
+    AllMembersLost,
     CreateVolume,
     DeleteStrayPod,
     DeleteStrayVolume,
@@ -24,7 +25,13 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
-from controller.etcdcluster.observe import EtcdView, Observed, RestoreRequest, pending_restore
+from controller.etcdcluster.observe import (
+    EtcdView,
+    Observed,
+    RestoreRequest,
+    newest_backup,
+    pending_restore,
+)
 from controller.etcdcluster.planner import plan
 from controller.etcdcluster.recovery import DETECTED, QUORUM_RECOVERY
 from controller.etcdcluster.resources import BackupSource
@@ -276,3 +283,85 @@ def test_the_seed_pod_fetches_then_restores_into_a_new_data_dir() -> None:
     ordinary = resources.member_pod(cluster(), SEED, ((SEED, peer(SEED)),), "new")
     key = naming.TEMPLATE_HASH_ANNOTATION
     assert built["metadata"]["annotations"][key] == ordinary["metadata"]["annotations"][key]
+
+
+# --- every member lost with its data: the newest backup of the cluster -------------------
+def backup_obj(name: str, endpoint: str, revision: int, path: str, taken: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "etcd.database.coreos.com/v1beta2",
+        "kind": "EtcdBackup",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "etcdEndpoints": [endpoint],
+            "storageType": "S3",
+            "s3": {"path": "backups/etcd.backup", "awsSecret": "aws", "forcePathStyle": True},
+        },
+        "status": {
+            "succeeded": True,
+            "etcdRevision": revision,
+            "lastSuccessDate": taken,
+            "lastBackupPath": path,
+        },
+    }
+
+
+CLIENT = "https://example-client.default.svc:2379"
+BACKUPS = [
+    backup_obj("old", CLIENT, 90, "backups/a_v90", "2026-11-30T10:00:00Z"),
+    backup_obj("new", "example-client:2379", 120, "backups/b_v120", "2026-11-30T09:00:00Z"),
+    backup_obj("tie", CLIENT, 120, "backups/c_v120", "2026-11-30T11:00:00Z"),
+    backup_obj("other", "https://other-client.default.svc:2379", 500, "o", "2026-11-30T12:00:00Z"),
+    backup_obj(
+        "elsewhere", "https://example-client.prod.svc:2379", 600, "p", "2026-11-30T12:00:00Z"
+    ),
+    backup_obj("member", f"https://{A}.example.default.svc:2379", 110, "m", "2026-11-30T12:00:00Z"),
+]
+
+
+def test_the_newest_backup_of_this_cluster_by_revision_then_time() -> None:
+    chosen = newest_backup(cluster(), BACKUPS)
+    assert chosen is not None
+    assert (chosen.backup, chosen.revision) == ("tie", 120)
+    assert chosen.source == BackupSource("backups/c_v120", None, True, "aws")
+    assert newest_backup(cluster(), BACKUPS[3:5]) is None  # other clusters' only
+
+
+def test_a_member_endpoint_names_the_cluster_too() -> None:
+    chosen = newest_backup(cluster(), BACKUPS[-1:])
+    assert chosen is not None and chosen.backup == "member"
+
+
+def test_a_backup_without_a_success_is_not_a_choice() -> None:
+    failed = backup_obj("failed", CLIENT, 1, "x", "2026-11-30T10:00:00Z")
+    failed["status"] = {"succeeded": False, "Reason": "S3AccessDenied"}
+    assert newest_backup(cluster(), [failed]) is None
+
+
+LOST = observed(pods=(), pvcs=(), **{"status.members.ready": [A, B, C]})
+
+
+def test_a_cluster_that_lost_everything_restores_its_newest_backup() -> None:
+    chosen = newest_backup(cluster(), BACKUPS)
+    got = plan(replace(LOST, backup=chosen), NOW)
+    assert isinstance(got, RecordOperation)
+    op = got.operation
+    assert (op.type, op.phase) == (RESTORE, REPLACING)
+    assert op.inputs["path"] == "backups/c_v120"
+    assert (op.inputs["backup"], op.inputs["revision"]) == ("tie", "120")
+    assert "revision 120" in got.event
+    assert naming.is_member_name("example", op.inputs["seed"])
+
+
+def test_without_a_backup_it_says_every_member_was_lost() -> None:
+    assert isinstance(plan(LOST, NOW), AllMembersLost)
+
+
+def test_a_recovery_whose_survivors_went_too_restores_the_backup_or_ends() -> None:
+    op = Operation(type=QUORUM_RECOVERY, phase=DETECTED, started_at=NOW, inputs={"lost": "b,c"})
+    gone = LOST.cluster.model_copy(deep=True)
+    gone.status.operation = op
+    later = NOW + timedelta(minutes=5)
+    chosen = newest_backup(cluster(), BACKUPS)
+    got = plan(replace(LOST, cluster=gone, backup=chosen), later)
+    assert isinstance(got, RecordOperation) and got.operation.type == RESTORE
+    assert isinstance(plan(replace(LOST, cluster=gone), later), FinishOperation)
