@@ -96,7 +96,11 @@ TARGETS: dict[str, Target] = {
     ),
     "backup-status": Target(
         "controller/etcdbackup/status.py",
-        _t("test_etcdbackup_planner.py", "test_mutation_kills_backup.py"),
+        _t(
+            "test_etcdbackup_status.py",
+            "test_etcdbackup_planner.py",
+            "test_mutation_kills_backup.py",
+        ),
         90,
     ),
     "naming": Target(
