@@ -473,13 +473,16 @@ async def run_maintenance(
     last_round: float | None = None,
     clock: Clock | None = None,
     on_step: Callable[[Done], None] | None = None,
+    on_start: Callable[[Defragment | Compact | Disarm], None] | None = None,
     max_steps: int = MAX_STEPS,
     defragment_timeout: float = DEFRAGMENT_TIMEOUT,
 ) -> MaintenanceReport:
     """Observe → plan → apply until the planner says Nothing (module docstring).
 
     `endpoints`: one per member pod (as the reconciler's observe builds them); `last_round`:
-    when the last round ended on `clock`'s `now()`; `on_step` is called as each step ends.
+    when the last round ended on `clock`'s `now()`; `on_start` is called as each step starts
+    (a member being defragmented answers nothing, not even its status, until it is done: the
+    reconciler should not take it for unhealthy), `on_step` as each step ends.
     etcd failures end the run in the report (`error`); cancellation propagates."""
     clock = clock or RealClock()
     done: list[Done] = []
@@ -519,6 +522,8 @@ async def run_maintenance(
         if isinstance(step, Defragment) and step.member_id in defragmented:
             message = f"{step.name} was defragmented and is due again: {step.message}"
             return report(Nothing(NO_PROGRESS, message), state)
+        if on_start is not None:
+            on_start(step)
         started = clock.now()
         try:
             finished = await _apply(step, state, where, tls, defragment_timeout)

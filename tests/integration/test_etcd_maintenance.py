@@ -226,12 +226,15 @@ async def test_runner_defragments_a_fragmented_member(etcd: LocalEtcd, pool: Etc
         await settled_in_use(client, MiB)
         member_id = (await client.status()).member_id
     steps: list[Done] = []
-    report = await run_maintenance(pool, [m0.endpoint], None, EAGER, on_step=steps.append)
+    starts: list[object] = []
+    report = await run_maintenance(
+        pool, [m0.endpoint], None, EAGER, on_step=steps.append, on_start=starts.append
+    )
 
     assert report.error is None and report.outcome is not None
     assert report.outcome.reason == NOT_FRAGMENTED
     [done] = report.done
-    assert steps == [done]
+    assert steps == [done] and starts == [done.step]
     assert isinstance(done.step, Defragment) and done.step.member_id == member_id
     assert done.step.reason == FRAGMENTED and done.reason == "Defragmented"
     assert done.db_size_before is not None and done.db_size_after is not None
