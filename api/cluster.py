@@ -223,8 +223,8 @@ class ClusterPhase(StrEnum):
     removing members towards spec.size. UPGRADING: replacing members one at a time towards
     spec.version. DEGRADED: after it ran, a member is missing, unhealthy or cannot start, or
     quorum is lost (the Degraded condition says which); the operator heals what it can.
-    RECOVERING: recovering from quorum loss through a recorded operation. FAILED: the
-    operator cannot make progress without the user (reason says why).
+    RECOVERING: recovering from quorum loss, or restoring from a backup, through a recorded
+    operation. FAILED: the operator cannot make progress without the user (reason says why).
     """
 
     NONE = ""
@@ -239,8 +239,8 @@ class ClusterPhase(StrEnum):
 
 class ClusterConditionType(StrEnum):
     """Available: a leader serves. Progressing: the operator is changing the cluster (reason
-    ScalingUp, ScalingDown, MemberPromoting, Recovering, Upgrading, Rolling). Degraded:
-    something is wrong that the operator is working around or cannot fix (reason
+    ScalingUp, ScalingDown, MemberPromoting, Recovering, Restoring, Upgrading, Rolling).
+    Degraded: something is wrong that the operator is working around or cannot fix (reason
     MemberUnhealthy, MemberPodMissing, MemberCannotStart, QuorumLost, NoSpace)."""
 
     AVAILABLE = "Available"
