@@ -163,7 +163,7 @@ async def test_defragment_shrinks_the_database_after_deletes(etcd: LocalEtcd) ->
     revision = await fill(m0.endpoint, keys=200, writes=200)  # 20 MiB of distinct keys
     async with EtcdClient(m0.endpoint) as client:
         full = await client.status()
-        assert full.db_size > 15 * MiB
+        assert full.db_size > 10 * MiB  # what the backend committed so far (every 100 ms)
         revision = await delete_all(m0.endpoint)
         await client.compact(revision, physical=True)
         in_use = await settled_in_use(client, MiB)
