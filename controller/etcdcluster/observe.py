@@ -92,7 +92,8 @@ class MemberView:
 
     @property
     def healthy(self) -> bool:
-        return self.member.started and self.status is not None and not self.status.errors
+        # Alarms are the cluster's, listed by every member: not this member's health.
+        return self.member.started and self.status is not None and not self.status.problems
 
     @property
     def label(self) -> str:

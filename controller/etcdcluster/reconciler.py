@@ -48,6 +48,7 @@ from controller.etcdcluster.actions import (
     Wait,
 )
 from controller.etcdcluster.executor import Applied, Executor, NotYet, Outcome, cluster_ref
+from controller.etcdcluster.maintainer import Maintainer, report_events
 from controller.etcdcluster.observe import observe
 from controller.etcdcluster.planner import DEFAULT_POLICY, plan
 from controller.etcdcluster.recovery import RecoveryPolicy
@@ -73,6 +74,7 @@ class EtcdClusterReconciler:
         cluster_wide: bool,
         recovery: RecoveryPolicy = DEFAULT_POLICY,
         operator_image: str = "",
+        maintainer: Maintainer | None = None,
     ):
         self.cache = cache
         self.kube = kube
@@ -81,6 +83,7 @@ class EtcdClusterReconciler:
         self.cluster_wide = cluster_wide
         self.recovery = recovery
         self.executor = Executor(kube, etcd, events, operator_image)
+        self.maintainer = maintainer  # spec.maintenance (defragmentation, NOSPACE)
         self._last_reason: dict[str, str] = {}
 
     async def reconcile(self, key: str) -> Result:
@@ -95,6 +98,12 @@ class EtcdClusterReconciler:
         except ValidationError as exc:
             raise TerminalError(f"invalid EtcdCluster {key}: {exc}") from exc
 
+        if self.maintainer is not None:
+            ended = self.maintainer.ended(key)
+            for type_, reason, message in report_events(ended) if ended else []:
+                await self.events.record(cluster_ref(cluster), type_, reason, message)
+            if self.maintainer.running(key):
+                return Result()  # a member being defragmented is not to heal; the end enqueues
         observed = await observe(cluster, self.cache, self.etcd)
         now = datetime.now(UTC)
         action = plan(observed, now, self.recovery)
@@ -110,7 +119,12 @@ class EtcdClusterReconciler:
             return Result(requeue=True)
         if isinstance(action, RecordOperation):
             fault_point("after-operation-record")  # the decision is durable from here on
-        return requeue(action, outcome)
+        result = requeue(action, outcome)
+        if self.maintainer is not None:
+            again = self.maintainer.start_if_due(key, observed, action)
+            if again is not None and (result.requeue_after is None or again < result.requeue_after):
+                result = Result(requeue_after=again)  # fragmentation raises no Kubernetes event
+        return result
 
     def _log(self, key: str, action: Action) -> None:
         """Logs every change applied, and a report (steady, waiting) when it changes."""

@@ -23,6 +23,7 @@ from controller.common.resources import (
 )
 from controller.common.scope import is_managed
 from controller.common.tls import BY_SECRET, secret_index
+from controller.etcdcluster.maintainer import Maintainer
 from controller.etcdcluster.reconciler import EtcdClusterReconciler
 from controller.etcdcluster.recovery import RecoveryPolicy
 from controller.options import Options
@@ -54,17 +55,21 @@ def setup(mgr: Manager, opts: Options) -> None:
     mgr.informer_for(ETCD_BACKUPS)
     mgr.add_index(ETCD_CLUSTERS, BY_SECRET, secret_index(cluster_secrets))
 
+    pool = EtcdPool()
+    maintainer = Maintainer(mgr.tasks, pool)
     reconciler = EtcdClusterReconciler(
         mgr.cache,
         mgr.kube,
-        EtcdPool(),
+        pool,
         EventRecorder(mgr.kube, COMPONENT),
         opts.cluster_wide,
         RecoveryPolicy(grace=timedelta(seconds=opts.quorum_loss_grace_period)),
         opts.operator_image,
+        maintainer,
     )
     in_scope = any_object(lambda obj: is_managed(obj, opts.cluster_wide))
     controller = mgr.add_controller(reconciler, workers=opts.workers)
+    maintainer.ensure_task = controller.ensure_task
     controller.watch(ETCD_CLUSTERS, to_self, predicate=in_scope)
     for res in OWNED:
         controller.watch(res, to_owning_cluster)

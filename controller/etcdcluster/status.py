@@ -41,6 +41,7 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
+from controller.etcdcluster.maintenance import no_space_message, state_from
 from controller.etcdcluster.observe import Observed
 from controller.etcdcluster.recovery import DETECTED
 from controller.etcdcluster.restore import RESTORE
@@ -206,7 +207,8 @@ def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
     unhealthy = [v.label for v in etcd.voting if not v.healthy]
     if unhealthy:
         return "MemberUnhealthy", f"unhealthy members: {', '.join(unhealthy)}"
-    return None
+    full = no_space_message(state_from((v.member, v.status) for v in etcd.members))
+    return ("NoSpace", full) if full else None
 
 
 def progressing(obs: Observed, action: Action, operation: Operation | None) -> Problem | None:
