@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,23 +53,55 @@ Obj = dict[str, Any]
 
 
 class Operator:
-    """The operator process inside the cluster network, logging to a file."""
+    """The operator process inside the cluster network, logging to a file.
+
+    Like a Deployment's pod, it is started again when it exits because it lost its Lease (a
+    deposed leader exits by design; on a loaded 2-core machine a renewal can miss its
+    deadline). One started with fault points is not: its exit is what the test waits for.
+    """
 
     def __init__(
         self, env: dict[str, str], log_path: Path, faults: str = "", args: tuple[str, ...] = ()
     ):
         self.log_path = log_path
-        full_env = {**os.environ, **env, "ETCD_OPERATOR_FAULTS": faults}
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [IN_CLUSTER, *OPERATOR_ARGS, *args],
+        self.env = {**os.environ, **env, "ETCD_OPERATOR_FAULTS": faults}
+        self.args = args
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # a restart and stop() never interleave
+        self.proc = self._start()
+        if not faults:
+            threading.Thread(target=self._supervise, daemon=True).start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as out:
+            return subprocess.Popen(
+                [IN_CLUSTER, *OPERATOR_ARGS, *self.args],
                 cwd=ROOT,
-                env=full_env,
+                env=self.env,
                 stdout=out,
                 stderr=out,
             )
 
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            if self.proc.poll() is not None and not self._stopping.is_set():
+                with self.log_path.open("rb") as log:
+                    log.seek(self._log_offset)
+                    lost = b"leadership lost, exiting" in log.read()
+                if not lost:
+                    return
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    self.restarts += 1
+                    self.proc = self._start()
+            self._stopping.wait(0.5)
+
     def stop(self) -> None:
+        with self._lock:
+            self._stopping.set()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
