@@ -86,6 +86,12 @@ bench: install
 bench-steady: install
 	$(ENV) PYTHONPATH=hack $(PY) bench/steady_bench.py $(BENCH_ARGS)
 
+# Time to available and heal time against bare etcd in the same run, as ratios (issue 9;
+# bench/RESULTS.md); BENCH_ARGS="--rounds 3" for a shorter run, --pvc for PVC-backed clusters.
+.PHONY: bench-available
+bench-available: install
+	$(ENV) PYTHONPATH=hack $(PY) bench/available_bench.py $(BENCH_ARGS)
+
 # Mutation testing of the operator's core with mutmut (hack/mutation.py; survivors explained as
 # equivalent in hack/mutation-equivalents.md): the issue's named mutants, every survivor with its
 # diff, then mutants/killed/survived/kill rate per module. The whole set takes about 12 minutes on
