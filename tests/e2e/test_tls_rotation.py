@@ -2,7 +2,14 @@
 renewed certificates under the same CA reach running members without a restart (etcd
 reloads them at every handshake) and reach the operator; a CA replaced through a bundle
 (old + new CA, then new certificates, then the new CA alone) rolls every member twice,
-one at a time — the same members, their data, and a serving leader all along."""
+one at a time — the same members, their data, and a serving leader all along.
+
+A write load runs through the client Service all along, presenting a valid client
+certificate: one with the first client certificate (of the old CA) and a client CA file
+holding both CAs — what a client is handed before its servers move to the new CA — until
+the members serve certificates of the new CA; then one with the new client certificate
+through the drop of the old CA. After each: every acknowledged write reads back, no read
+went back in time, one KV hash on every member (tests/e2e/consistency.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from typing import Any
 import pytest
 
 from controller.clients.kube import EVENTS, SECRETS, ApiError, KubeClient
+from tests.e2e.consistency import scenario_consistent
 from tests.e2e.operator import (
     IN_CLUSTER,
     Etcdctl,
@@ -28,6 +36,7 @@ from tests.e2e.operator import (
 )
 from tests.e2e.test_heal import members_by_name
 from tests.e2e.tlsmaterial import CA, seed_secrets
+from tests.e2e.writeload import WriteLoad
 from tests.seed import CLUSTER, load_seed, set_field
 
 pytestmark = pytest.mark.e2e
@@ -108,6 +117,9 @@ async def test_renewed_certificates_and_a_replaced_ca_reach_members_and_operator
     await etcdctl.members_once_served()
     await asyncio.to_thread(etcdctl, "put", "kept", "through rotations")
     ids = await asyncio.to_thread(members_by_name, etcdctl)
+    # The first client certificate, trusting both CAs: valid until the old CA is dropped.
+    first = client_dir(tmp_path / "load1", secrets)
+    (first / "etcd-client-ca.crt").write_bytes(old.cert.read_bytes() + new.cert.read_bytes())
     available = AvailabilityLog(kube, namespace)
 
     async def rolled(count: int) -> bool:
@@ -127,28 +139,46 @@ async def test_renewed_certificates_and_a_replaced_ca_reach_members_and_operator
         pem = base64.b64decode(want).strip()
         return len(certs) == 3 and all(c.strip() == pem for c in certs)
 
-    # 1. New certificates, same CA: no restart; the operator uses its new client certificate.
-    secrets = seed_secrets(NAME, namespace, old, [old])
-    await put_secrets(kube, namespace, secrets)
-    await eventually(lambda: serving(old), "members serving the renewed certificate", 180)
-    events = (await kube.list(EVENTS, namespace))["items"]
-    rolls = [(e["lastTimestamp"], e["message"]) for e in events if e["reason"] == "MemberRolling"]
-    assert not rolls, f"a renewal under the same CA must not restart members: {rolls}"
+    async with WriteLoad(local_env, namespace, NAME, first) as first_load:
+        await first_load.acknowledges(what="writes before the rotations")
+        # 1. New certificates, same CA: no restart; the operator uses its new client
+        # certificate.
+        secrets = seed_secrets(NAME, namespace, old, [old])
+        await put_secrets(kube, namespace, secrets)
+        await eventually(lambda: serving(old), "members serving the renewed certificate", 180)
+        events = (await kube.list(EVENTS, namespace))["items"]
+        rolls = [
+            (e["lastTimestamp"], e["message"]) for e in events if e["reason"] == "MemberRolling"
+        ]
+        assert not rolls, f"a renewal under the same CA must not restart members: {rolls}"
+        await first_load.acknowledges(what="writes after the renewal")
 
-    # 2. The new CA joins the old one in every CA file: every member rolls to trust both.
-    secrets = seed_secrets(NAME, namespace, old, [old, new])
-    await put_secrets(kube, namespace, secrets)
-    await eventually(lambda: rolled(3), "every member rolled to trust both CAs")
-    # 3. Certificates from the new CA (trusted by all), then the old CA is dropped.
-    secrets = seed_secrets(NAME, namespace, new, [old, new])
-    await put_secrets(kube, namespace, secrets)
-    await eventually(lambda: serving(new), "members serving certificates of the new CA", 180)
-    secrets = seed_secrets(NAME, namespace, new, [new])
-    await put_secrets(kube, namespace, secrets)
-    await eventually(lambda: rolled(6), "every member rolled to trust the new CA alone")
+        # 2. The new CA joins the old one in every CA file: every member rolls to trust both.
+        secrets = seed_secrets(NAME, namespace, old, [old, new])
+        await put_secrets(kube, namespace, secrets)
+        await eventually(lambda: rolled(3), "every member rolled to trust both CAs")
+        # 3. Certificates from the new CA (trusted by all), then the old CA is dropped.
+        secrets = seed_secrets(NAME, namespace, new, [old, new])
+        await put_secrets(kube, namespace, secrets)
+        await eventually(lambda: serving(new), "members serving certificates of the new CA", 180)
+        await first_load.acknowledges(what="writes with the old CA's client certificate")
+    consistent = await scenario_consistent(
+        Etcdctl(local_env, namespace, NAME, first), first_load.journal()
+    )
+    print(f"renewal, CA bundle, new certificates: {consistent} ({first_load.path})")
+    # The new client certificate (and CA bundle), through the drop of the old CA.
+    second = client_dir(tmp_path / "load2", secrets)
+    async with WriteLoad(local_env, namespace, NAME, second) as second_load:
+        await second_load.acknowledges(what="writes with the new CA's client certificate")
+        secrets = seed_secrets(NAME, namespace, new, [new])
+        await put_secrets(kube, namespace, secrets)
+        await eventually(lambda: rolled(6), "every member rolled to trust the new CA alone")
+        await second_load.acknowledges(what="writes after the old CA was dropped")
 
     assert await available.stop() == {"True"}  # a leader served throughout
     etcdctl = Etcdctl(local_env, namespace, NAME, client_dir(tmp_path / "c3", secrets))
+    consistent = await scenario_consistent(etcdctl, second_load.journal())
+    print(f"old CA dropped: {consistent} ({second_load.path})")
     await etcdctl.members_once_served()
     assert await asyncio.to_thread(members_by_name, etcdctl) == ids
     got = await asyncio.to_thread(etcdctl, "get", "kept", "--print-value-only")
