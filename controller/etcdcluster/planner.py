@@ -130,7 +130,8 @@ def _without_etcd(obs: Observed, stuck: list[PodView], now: datetime) -> Action:
         return cannot_start(stuck)
     if obs.pods:
         message = obs.etcd_error or "waiting for members to start"
-        return Wait(WaitReason.ETCD_UNREACHABLE, message)
+        starting = WaitReason.ETCD_UNREACHABLE if ran_before(obs) else WaitReason.MEMBERS_STARTING
+        return Wait(starting, message)
     if obs.pvcs:
         # Never bootstrap a new cluster over member volumes: they may hold the data.
         return Wait(

@@ -193,7 +193,9 @@ def requeue(action: Action, outcome: Outcome) -> Result:
             | RemoveMember()
             | MoveLeader()
         ):
-            return _after(Requeue.PROGRESS if isinstance(outcome, Applied) else Requeue.NOT_YET)
+            # NotYet: etcd refused for now (a learner still syncing, a new voter not yet
+            # counted as active), which lasts a moment: ask again soon.
+            return _after(Requeue.PROGRESS if isinstance(outcome, Applied) else Requeue.SOON)
         case _:
             assert_never(action)
 

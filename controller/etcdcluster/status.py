@@ -157,15 +157,16 @@ def _members(obs: Observed, status: ClusterStatus) -> None:
     """size, members ready/unready and versions: etcd's answer when there is one."""
     etcd = obs.etcd
     if etcd is not None:
-        member_pods = {v.pod for v in etcd.members}
-        pods = [p for p in obs.pods if p.name in member_pods]
+        # Ready = a voting member that answered this pass without a problem (etcd's answer,
+        # not the pod's readiness probe, which lags by up to its period).
+        live = {p.name for p in obs.live_pods}
+        ready = [v.label for v in etcd.voting if v.healthy and v.pod in live]
+        unready = [v.label for v in etcd.members if v.label not in ready]
         status.size = len(etcd.members)
-    else:
-        pods = list(obs.live_pods)
-        status.size = len(pods)
-    status.set_members(
-        ready=[p.name for p in pods if p.ready], unready=[p.name for p in pods if not p.ready]
-    )
+    else:  # no quorum, or nothing answers: no member serves
+        ready, unready = [], [p.name for p in obs.live_pods]
+        status.size = len(unready)
+    status.set_members(ready=ready, unready=unready)
     # The version every member runs: known only when every member answers (a member
     # restarting on a new version keeps the rollout going until it does).
     answers = [v.status for v in etcd.members] if etcd else []

@@ -139,7 +139,7 @@ CASES: list[tuple[str, Observed, Action]] = [
     (
         "seed pod starting: wait",
         observed(pods=(pod(A, ready=False),)),
-        Wait(WaitReason.ETCD_UNREACHABLE),
+        Wait(WaitReason.MEMBERS_STARTING),
     ),
     (
         "pod whose volume is missing: create the volume",

@@ -75,9 +75,11 @@ def test_requeue_after_each_action(kind: type) -> None:
     assert requeue(action, Applied()) == want
 
 
-def test_etcd_saying_not_yet_looks_again_later_not_at_once() -> None:
-    assert requeue(AddLearner(()), NotYet("unhealthy cluster")) == Result(requeue_after=3.0)
-    assert requeue(PromoteLearner(1, "b"), NotYet("not in sync")) == Result(requeue_after=3.0)
+def test_etcd_saying_not_yet_looks_again_soon_not_at_once() -> None:
+    """etcd's refusals last a moment (a learner syncing, a voter not yet counted active):
+    half a second, not the 3 s of a member starting after it ran, nor a hot loop."""
+    assert requeue(AddLearner(()), NotYet("unhealthy cluster")) == Result(requeue_after=0.5)
+    assert requeue(PromoteLearner(1, "b"), NotYet("not in sync")) == Result(requeue_after=0.5)
 
 
 def test_waits_carry_their_requeue_class() -> None:

@@ -35,13 +35,20 @@ def test_new_cluster_is_creating() -> None:
 
 
 def test_running_at_size_with_ready_members() -> None:
+    """Ready comes from etcd's answer: C's pod is not Ready yet (its probe lags), but C
+    answered as a healthy voter, so it is ready; a learner and a silent member are not."""
     obs = observed(
         pods=(pod(A), pod(B), pod(C, ready=False)), members=(member(A), member(B), member(C))
     )
     status = desired_status(obs, Steady(), ClusterStatus(phase=ClusterPhase.CREATING), NOW)
     assert status.phase == ClusterPhase.RUNNING
-    assert status.members.ready == [A, B] and status.members.unready == [C]
-    assert status.ready_members == 2 and status.size == 3
+    assert status.members.ready == [A, B, C] and status.members.unready == []
+    assert status.ready_members == 3 and status.size == 3
+    growing = observed(
+        pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B, up=False), member(C, True))
+    )
+    grown = desired_status(growing, Steady(), status, NOW)
+    assert grown.members.ready == [A] and grown.members.unready == [B, C]
     assert status.current_version == "3.6.16" and status.target_version is None
     assert find_condition(status.conditions, "Progressing") is None
     assert desired_status(obs, Steady(), status, NOW) == status  # nothing to write again

@@ -158,11 +158,19 @@ def waits() -> list[tuple[str, object, Wait]]:
         (
             "seed starting",
             observed(pods=(pod(A, ready=False),)),
-            Wait(WaitReason.ETCD_UNREACHABLE, "waiting for members to start"),
+            Wait(WaitReason.MEMBERS_STARTING, "waiting for members to start"),
         ),
         (
             "no answer, with the error",
             replace(observed(pods=(pod(A, ready=False),)), etcd_error="connection refused"),
+            Wait(WaitReason.MEMBERS_STARTING, "connection refused"),
+        ),
+        (
+            "no answer after it ran",
+            replace(
+                observed(pods=(pod(A, ready=False),), **{"status.members.ready": [A]}),
+                etcd_error="connection refused",
+            ),
             Wait(WaitReason.ETCD_UNREACHABLE, "connection refused"),
         ),
         (

@@ -230,7 +230,7 @@ async def test_changes_go_through_the_reconcilers_etcd_and_events(
     rec, _, events, _ = reconciler(
         monkeypatch, one, wire(one.cluster), etcd=FakeEtcd(refused, UnhealthyCluster("busy"))
     )
-    assert await rec.reconcile(KEY) == Result(requeue_after=3.0)
+    assert await rec.reconcile(KEY) == Result(requeue_after=0.5)
     assert "AddLearner not applied yet: busy" in caplog.messages
 
 
