@@ -92,6 +92,13 @@ bench-steady: install
 bench-available: install
 	$(ENV) PYTHONPATH=hack $(PY) bench/available_bench.py $(BENCH_ARGS)
 
+# Backup and restore of a >= 1 GiB database against etcdctl/etcdutl in the same run, no
+# Kubernetes (issue 10; bench/RESULTS.md): needs the local S3 server of cluster-up.
+# BENCH_ARGS="--size-mib 64" for a quick proof, --rounds 2 to repeat on the same database.
+.PHONY: bench-backup
+bench-backup: cluster-up
+	$(ENV) $(PY) bench/backup_bench.py $(BENCH_ARGS)
+
 # Mutation testing of the operator's core with mutmut (hack/mutation.py; survivors explained as
 # equivalent in hack/mutation-equivalents.md): the issue's named mutants, every survivor with its
 # diff, then mutants/killed/survived/kill rate per module. The whole set takes about 12 minutes on
