@@ -53,6 +53,7 @@ DEGRADED = ClusterConditionType.DEGRADED.value
 # Phases of a cluster that reached its size once (Creating never comes back after them).
 RAN = frozenset(ClusterPhase) - {ClusterPhase.NONE, ClusterPhase.CREATING, ClusterPhase.FAILED}
 Problem = tuple[str, str]  # (reason, message)
+UNHEALTHY = "MemberUnhealthy"
 
 
 def desired_status(
@@ -105,14 +106,20 @@ def desired_status(
 
     recovering = status.operation is not None and status.operation.phase != DETECTED
     # The one member being rolled is expected to be down for a moment; two are a problem.
-    expected = problem is None or (roll is not None and _one_voter_down(obs))
+    # The last one rolled is made from the current spec already (no roll left to report)
+    # but still starting: the rollout ends when it answers, not when its pod exists.
+    finishing = roll is None and previous.phase == ClusterPhase.UPGRADING
+    rolling_on = roll is not None or finishing
+    expected = problem is None or (
+        rolling_on and _one_voter_down(obs) and (roll is not None or problem[0] == UNHEALTHY)
+    )
     if recovering:
         status.phase = ClusterPhase.RECOVERING
     elif reached and problem is None and roll is None:
         status.phase = ClusterPhase.RUNNING
     elif not ran:
         status.phase = ClusterPhase.CREATING
-    elif roll is not None and expected:
+    elif rolling_on and expected and not (finishing and problem is None):
         status.phase = ClusterPhase.UPGRADING
     elif problem is not None:
         status.phase = ClusterPhase.DEGRADED
@@ -207,7 +214,7 @@ def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
         return "MemberPodMissing", f"members without a pod: {', '.join(missing)}"
     unhealthy = [v.label for v in etcd.voting if not v.healthy]
     if unhealthy:
-        return "MemberUnhealthy", f"unhealthy members: {', '.join(unhealthy)}"
+        return UNHEALTHY, f"unhealthy members: {', '.join(unhealthy)}"
     full = no_space_message(state_from((v.member, v.status) for v in etcd.members))
     return ("NoSpace", full) if full else None
 

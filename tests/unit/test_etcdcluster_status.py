@@ -176,3 +176,20 @@ def test_an_operator_that_cannot_reach_etcd_does_not_claim_quorum_lost() -> None
     degraded = find_condition(status.conditions, "Degraded")
     assert degraded is not None and degraded.reason == "EtcdUnreachable"
     assert "TLS" in (degraded.message or "")
+
+
+def test_a_rollout_ends_when_its_last_member_answers_not_when_its_pod_exists() -> None:
+    """Every pod is made from the current spec (nothing left to roll), but the last one
+    rolled is still starting: still Upgrading, not Degraded; Running once it answers. A
+    member down outside a rollout is Degraded."""
+    template = observed().template
+    current = tuple(replace(pod(n), template=template) for n in (A, B, C))
+    starting = observed(pods=current, members=(member(A), member(B), member(C, up=False)))
+    upgrading = ClusterStatus(phase=ClusterPhase.UPGRADING)
+    status = desired_status(starting, Wait(WaitReason.UNHEALTHY), upgrading, NOW)
+    assert status.phase == ClusterPhase.UPGRADING
+    answered = observed(pods=current, members=(member(A), member(B), member(C)))
+    assert desired_status(answered, Steady(), status, NOW).phase == ClusterPhase.RUNNING
+    running = ClusterStatus(phase=ClusterPhase.RUNNING)
+    down = desired_status(starting, Wait(WaitReason.UNHEALTHY), running, NOW)
+    assert down.phase == ClusterPhase.DEGRADED
