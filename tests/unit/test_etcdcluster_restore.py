@@ -146,7 +146,7 @@ CASES: list[tuple[str, Observed, Any]] = [
     (
         "replacing: waits for terminating pods before their volumes",
         with_op(replace(RUNNING, pods=(pod(A, terminating=True),), etcd=None), REPLACING),
-        Wait(WaitReason.RESTORING),
+        Wait(WaitReason.RESTORING, f"pods terminating: {A}"),
     ),
     (
         "replacing: then every volume",
@@ -184,12 +184,12 @@ CASES: list[tuple[str, Observed, Any]] = [
             ),
             SEEDING,
         ),
-        Wait(WaitReason.MEMBER_CANNOT_START),
+        Wait(WaitReason.MEMBER_CANNOT_START, f"{SEED}: fetch-backup: CrashLoopBackOff"),
     ),
     (
         "seeding: restoring",
         with_op(replace(RUNNING, pods=(seed_pod(False),), pvcs=(SEED,), etcd=None), SEEDING),
-        Wait(WaitReason.RESTORING),
+        Wait(WaitReason.RESTORING, f"{SEED} is restoring s3://backups/example"),
     ),
     (
         "seeding: a failed seed pod goes (and its volume with it next)",
@@ -213,24 +213,49 @@ CASES: list[tuple[str, Observed, Any]] = [
         with_op(
             replace(RUNNING, pods=(seed_pod(False, False),), pvcs=(SEED,), etcd=None), RESTARTING
         ),
-        Wait(WaitReason.RESTORING),
+        Wait(WaitReason.RESTORING, f"{SEED} is restarting on the restored data"),
+    ),
+]
+
+
+CASES += [
+    (
+        "seeding: the seed pod terminating",
+        with_op(replace(RUNNING, pods=(seed_pod(terminating=True),), pvcs=(SEED,)), SEEDING),
+        Wait(WaitReason.RESTORING, f"pod {SEED} is terminating"),
+    ),
+    (
+        "restarting: the seed pod terminating",
+        with_op(replace(RUNNING, pods=(seed_pod(terminating=True),), pvcs=(SEED,)), RESTARTING),
+        Wait(WaitReason.RESTORING, f"pod {SEED} is terminating"),
+    ),
+    (
+        "an unknown phase is reported, nothing done",
+        with_op(RUNNING, "Teleporting"),
+        Wait(WaitReason.UNKNOWN_OPERATION, "unknown Restore phase Teleporting"),
     ),
 ]
 
 
 @pytest.mark.parametrize("obs, want", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_restore_steps(obs: Observed, want: Any) -> None:
+    assert plan(obs, NOW) == want
+
+
+def test_with_everything_gone_the_seeding_is_recorded() -> None:
+    obs = with_op(replace(RUNNING, pods=(), pvcs=(), etcd=None), REPLACING)
     got = plan(obs, NOW)
-    if isinstance(want, Wait):
-        assert isinstance(got, Wait) and got.why is want.why, got
-    else:
-        assert got == want
+    assert isinstance(got, RecordOperation)
+    assert got.operation == obs.cluster.status.operation.model_copy(update={"phase": SEEDING})  # type: ignore[union-attr]
+    assert got.event == "every member removed; seeding from s3://backups/example"
 
 
 def test_the_seed_serving_alone_moves_on_to_restarting_it() -> None:
     obs = with_op(replace(RUNNING, pods=(seed_pod(),), pvcs=(SEED,), etcd=alone()), SEEDING)
     got = plan(obs, NOW)
-    assert isinstance(got, RecordOperation) and got.operation.phase == RESTARTING
+    assert isinstance(got, RecordOperation)
+    assert got.operation == obs.cluster.status.operation.model_copy(update={"phase": RESTARTING})  # type: ignore[union-attr]
+    assert got.event == f"{SEED} serves the restored data; restarting it"
 
 
 def test_the_restarted_seed_serving_finishes_with_restored_from() -> None:
@@ -242,7 +267,7 @@ def test_the_restarted_seed_serving_finishes_with_restored_from() -> None:
     want = RestoredFrom(
         source="s3://backups/example", restore_name="example", restore_uid=UID, completed_at=NOW
     )
-    assert isinstance(got, FinishOperation) and got.restored_from == want
+    assert got == FinishOperation("restored from s3://backups/example; growing back to size", want)
     status = desired_status(obs, got, obs.cluster.status, NOW)
     assert status.operation is None and status.restored_from == want
     events = status_events(obs.cluster.status, status, got)
