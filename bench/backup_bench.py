@@ -157,6 +157,10 @@ def git_head() -> str:
     return f"{head.stdout.strip() or 'unknown'} ({', '.join(MEASURED_CODE)} {changed})"
 
 
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -836,6 +840,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bucket = f"bench-backup-{uuid.uuid4().hex[:12]}"
     etcd = Etcd(work, quota=max(2 * target + GIB, 2 * GIB))
     bucket_made = False
+    load_start = load_average()
     with terminated_is_exit():
         try:
             check_disk(work, target)
@@ -878,6 +883,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"backup bench {now}, commit {git_head()}, etcd {filled.version}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_start} (start), {load_average()} (end)"
+    )
     print(
         f"database: dbSize {mib(filled.db_size):.1f} MiB ({filled.db_size / GIB:.2f} GiB), "
         f"{filled.keys} keys of {args.value_kib} KiB random values, revision {filled.revision}; "
