@@ -53,7 +53,9 @@ DEGRADED = ClusterConditionType.DEGRADED.value
 # Phases of a cluster that reached its size once (Creating never comes back after them).
 RAN = frozenset(ClusterPhase) - {ClusterPhase.NONE, ClusterPhase.CREATING, ClusterPhase.FAILED}
 Problem = tuple[str, str]  # (reason, message)
-UNHEALTHY = "MemberUnhealthy"
+UNHEALTHY, POD_MISSING = "MemberUnhealthy", "MemberPodMissing"
+# What the last member of a rollout looks like between its old pod and its new one answering.
+ROLL_GAPS = frozenset({UNHEALTHY, POD_MISSING})
 
 
 def desired_status(
@@ -107,11 +109,11 @@ def desired_status(
     recovering = status.operation is not None and status.operation.phase != DETECTED
     # The one member being rolled is expected to be down for a moment; two are a problem.
     # The last one rolled is made from the current spec already (no roll left to report)
-    # but still starting: the rollout ends when it answers, not when its pod exists.
+    # once its old pod is gone: the rollout ends when its new pod answers.
     finishing = roll is None and previous.phase == ClusterPhase.UPGRADING
     rolling_on = roll is not None or finishing
     expected = problem is None or (
-        rolling_on and _one_voter_down(obs) and (roll is not None or problem[0] == UNHEALTHY)
+        rolling_on and _one_voter_down(obs) and (roll is not None or problem[0] in ROLL_GAPS)
     )
     if recovering:
         status.phase = ClusterPhase.RECOVERING
@@ -211,7 +213,7 @@ def degradation(obs: Observed, action: Action, ran: bool) -> Problem | None:
     live = {p.name for p in obs.live_pods}
     missing = [v.label for v in etcd.members if v.member.started and v.pod not in live]
     if missing:
-        return "MemberPodMissing", f"members without a pod: {', '.join(missing)}"
+        return POD_MISSING, f"members without a pod: {', '.join(missing)}"
     unhealthy = [v.label for v in etcd.voting if not v.healthy]
     if unhealthy:
         return UNHEALTHY, f"unhealthy members: {', '.join(unhealthy)}"

@@ -190,6 +190,9 @@ def test_a_rollout_ends_when_its_last_member_answers_not_when_its_pod_exists() -
     assert status.phase == ClusterPhase.UPGRADING
     answered = observed(pods=current, members=(member(A), member(B), member(C)))
     assert desired_status(answered, Steady(), status, NOW).phase == ClusterPhase.RUNNING
+    gone = observed(pods=current[:2], pvcs=(A, B, C), members=(member(A), member(B), member(C)))
+    between = desired_status(gone, RestartMember(C, peers(A, B, C)), upgrading, NOW)
+    assert between.phase == ClusterPhase.UPGRADING  # its old pod gone, the new one not yet made
     running = ClusterStatus(phase=ClusterPhase.RUNNING)
     down = desired_status(starting, Wait(WaitReason.UNHEALTHY), running, NOW)
     assert down.phase == ClusterPhase.DEGRADED
