@@ -54,10 +54,9 @@ from controller.runtime.cache import Cache
 from controller.runtime.events import WARNING, EventRecorder, ObjectRef
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
-from controller.runtime.tasks import Tasks, TaskState, TaskStatus, Work
+from controller.runtime.tasks import EnsureTask, Tasks, TaskState
 
 log = logging.getLogger(__name__)
-EnsureTask = Callable[[str, str, Work], TaskStatus]  # Controller.ensure_task(task, key, work)
 
 
 class EtcdBackupReconciler:

@@ -15,8 +15,6 @@ early round, nothing worse.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from controller.clients.etcd import EtcdPool
 from controller.etcdcluster.actions import Action, Steady
 from controller.etcdcluster.maintenance import (
@@ -31,9 +29,7 @@ from controller.etcdcluster.maintenance import (
 from controller.etcdcluster.observe import Observed, endpoint_of
 from controller.runtime.clock import Clock, RealClock
 from controller.runtime.events import NORMAL, WARNING
-from controller.runtime.tasks import Tasks, TaskState, TaskStatus, Work
-
-EnsureTask = Callable[[str, str, Work], TaskStatus]  # Controller.ensure_task(task, key, work)
+from controller.runtime.tasks import EnsureTask, Tasks, TaskState, TaskStatus
 
 
 def task_key(key: str) -> str:

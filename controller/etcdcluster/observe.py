@@ -19,18 +19,8 @@ import base64
 import functools
 import hashlib
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from api import (
-    ConditionStatus,
-    EtcdBackup,
-    EtcdCluster,
-    EtcdRestore,
-    RestoreConditionType,
-    find_condition,
-)
+from api import EtcdCluster
 from controller.clients.etcd import (
     Endpoint,
     EndpointStatus,
@@ -50,7 +40,13 @@ from controller.common.resources import (
     SERVICES,
 )
 from controller.etcdcluster import naming
-from controller.etcdcluster.resources import BackupSource, Obj, data_claim_name, template_hash
+from controller.etcdcluster.backups import (
+    BackupChoice,
+    RestoreRequest,
+    newest_backup,
+    pending_restore,
+)
+from controller.etcdcluster.resources import Obj, data_claim_name, template_hash
 from controller.runtime.cache import Cache
 from controller.runtime.store import join_key
 
@@ -130,26 +126,6 @@ class TLSView:
     missing_secrets: tuple[str, ...] = ()
     client: TLSMaterial | None = None  # the operator's client certificate, when secure
     trust: str = ""  # digest of the CA certificates the member Secrets hold ("" without TLS)
-
-
-@dataclass(frozen=True)
-class RestoreRequest:
-    """An EtcdRestore of this cluster whose backup was verified and that has not restored it
-    yet (the cluster's status.restoredFrom names another uid)."""
-
-    name: str
-    uid: str
-    source: BackupSource
-
-
-@dataclass(frozen=True)
-class BackupChoice:
-    """The newest backup an EtcdBackup of this cluster took (its status names the object,
-    written only once whole and verified): what a cluster that lost every member restores."""
-
-    backup: str  # the EtcdBackup's name
-    revision: int
-    source: BackupSource
 
 
 @dataclass(frozen=True)
@@ -256,78 +232,6 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         restore=pending_restore(cluster, cache.get(ETCD_RESTORES, key)),
         backup=newest_backup(cluster, cache.list(ETCD_BACKUPS, cluster.namespace)),
     )
-
-
-def newest_backup(cluster: EtcdCluster, backups: list[Obj]) -> BackupChoice | None:
-    """The backup with the highest revision among the EtcdBackups whose endpoints are this
-    cluster's (its client Service or its members)."""
-    chosen: list[tuple[int, str, BackupChoice]] = []
-    for obj in backups:
-        try:
-            backup = EtcdBackup.model_validate(obj)
-        except ValidationError:
-            continue
-        status, s3 = backup.status, backup.spec.s3
-        if s3 is None or not status.last_backup_path or status.etcd_revision is None:
-            continue
-        if not any(_names_cluster(url, cluster) for url in backup.spec.etcd_endpoints):
-            continue
-        source = BackupSource(
-            path=status.last_backup_path,
-            endpoint=s3.endpoint or None,
-            force_path_style=s3.force_path_style,
-            aws_secret=s3.aws_secret or None,
-        )
-        taken = status.last_success_date.isoformat() if status.last_success_date else ""
-        choice = BackupChoice(backup.name, status.etcd_revision, source)
-        chosen.append((status.etcd_revision, taken, choice))
-    return max(chosen, key=lambda c: c[:2])[2] if chosen else None
-
-
-def _names_cluster(url: str, cluster: EtcdCluster) -> bool:
-    """`https://<cluster>-client.<ns>.svc:2379`, `<pod>.<cluster>.<ns>.svc`, or the short
-    forms of either (in the cluster's namespace)."""
-    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
-    labels = host.split(".")
-    name, ns = cluster.name, cluster.namespace
-    if labels[0] == naming.client_service_name(name):
-        return len(labels) == 1 or labels[1] == ns
-    return (
-        len(labels) >= 2
-        and naming.is_member_name(name, labels[0])
-        and labels[1] == name
-        and (len(labels) == 2 or labels[2] == ns)
-    )
-
-
-def pending_restore(cluster: EtcdCluster, obj: Obj | None) -> RestoreRequest | None:
-    """The EtcdRestore named like the cluster, when its reconciler verified the backup for
-    its current spec and this cluster was not restored by it yet."""
-    if obj is None or obj["metadata"].get("deletionTimestamp"):
-        return None
-    try:
-        restore = EtcdRestore.model_validate(obj)
-    except ValidationError:
-        return None  # its own reconciler reports it
-    uid, s3 = restore.metadata.uid or "", restore.spec.s3
-    verified = find_condition(restore.status.conditions, RestoreConditionType.VERIFIED.value)
-    done = cluster.status.restored_from
-    if (
-        s3 is None
-        or verified is None
-        or verified.status != ConditionStatus.TRUE
-        or restore.status.observed_generation != restore.metadata.generation
-        or restore.status.succeeded
-        or (done is not None and done.restore_uid == uid)
-    ):
-        return None
-    source = BackupSource(
-        path=s3.path,
-        endpoint=s3.endpoint or None,
-        force_path_style=s3.force_path_style,
-        aws_secret=s3.aws_secret or None,
-    )
-    return RestoreRequest(name=restore.name, uid=uid, source=source)
 
 
 async def observe(cluster: EtcdCluster, cache: Cache, pool: EtcdPool) -> Observed:

@@ -53,6 +53,10 @@ class TaskStatus:
         return self.state is TaskState.RUNNING
 
 
+# What a reconciler calls each pass: Controller.ensure_task(task, key, work).
+EnsureTask = Callable[[str, str, Work], TaskStatus]
+
+
 class Tasks:
     def __init__(self, clock: Clock | None = None):
         self._clock = clock or RealClock()

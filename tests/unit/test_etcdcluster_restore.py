@@ -25,13 +25,8 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
-from controller.etcdcluster.observe import (
-    EtcdView,
-    Observed,
-    RestoreRequest,
-    newest_backup,
-    pending_restore,
-)
+from controller.etcdcluster.backups import RestoreRequest, newest_backup, pending_restore
+from controller.etcdcluster.observe import EtcdView, Observed
 from controller.etcdcluster.planner import plan
 from controller.etcdcluster.recovery import DETECTED, QUORUM_RECOVERY
 from controller.etcdcluster.resources import BackupSource
