@@ -41,6 +41,7 @@ class Options:
     kube_api_qps: float
     kube_api_burst: int
     quorum_loss_grace_period: float
+    node_lost_grace_period: float
     operator_image: str
 
 
@@ -119,6 +120,12 @@ def build_parser(env: Mapping[str, str], controllers: Sequence[str]) -> argparse
         type=float,
     )
     add(
+        "--node-lost-grace-period",
+        "120",
+        "seconds a member pod's Node may be not Ready before the member is moved elsewhere",
+        type=float,
+    )
+    add(
         "--operator-image",
         DEFAULT_OPERATOR_IMAGE,
         "this operator's image: a restore's seed pod runs it to fetch the backup",
@@ -187,5 +194,6 @@ def parse_options(
         kube_api_qps=float(a.kube_api_qps),
         kube_api_burst=int(a.kube_api_burst),
         quorum_loss_grace_period=float(a.quorum_loss_grace_period),
+        node_lost_grace_period=float(a.node_lost_grace_period),
         operator_image=a.operator_image,
     )

@@ -190,6 +190,18 @@ class SeedFromBackup:
 
 
 @dataclass(frozen=True)
+class ForceDeletePod:
+    """A member pod on a Node that has not been Ready for the grace period: no kubelet will
+    stop it or confirm that it stopped, so it is deleted at once (grace 0) and recreated
+    where the scheduler finds room — the same member on its volume when the volume can
+    follow, else the member is replaced."""
+
+    pod: str
+    node: str
+    reason = "ForceDeletePod"
+
+
+@dataclass(frozen=True)
 class DeleteFailedPod:
     """A member pod that will not run again (evicted, failed): delete it so that it can be
     recreated on its volume. Its data is on the PVC (or, for emptyDir, already gone)."""
@@ -260,6 +272,7 @@ Action = (
     | RecordOperation
     | FinishOperation
     | SeedFromBackup
+    | ForceDeletePod
     | DeleteFailedPod
     | AllMembersLost
     | AddLearner

@@ -44,6 +44,7 @@ from controller.etcdcluster.actions import (
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
+    ForceDeletePod,
     MoveLeader,
     Paused,
     Peers,
@@ -84,7 +85,14 @@ class Kube(Protocol):
 
     async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj: ...
 
-    async def delete(self, res: Resource, name: str, namespace: str | None = None) -> Obj: ...
+    async def delete(
+        self,
+        res: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_seconds: int | None = None,
+    ) -> Obj: ...
 
     async def patch(
         self, res: Resource, name: str, patch: Obj, namespace: str | None = None
@@ -173,6 +181,11 @@ class Executor:
                 await (await self._leader(obs)).move_leader(to_id)
                 fault_point("after-leader-move")
                 await self._event(cluster, "LeaderMoved", f"leadership moved to {to_pod}")
+            case ForceDeletePod(pod=pod, node=node):
+                log.info("deleting pod %s at once: its node %s is lost", pod, node)
+                await self._delete(PODS, cluster, pod, grace=0)
+                message = f"pod {pod} deleted: node {node} is not Ready; recreating it elsewhere"
+                await self._event(cluster, "MemberNodeLost", message)
             case DeleteFailedPod(pod=pod):
                 log.info("deleting failed pod %s to recreate it", pod)
                 await self._delete(PODS, cluster, pod)
@@ -293,9 +306,14 @@ class Executor:
         else:
             log.info("created %s %s", res.kind, obj["metadata"]["name"])
 
-    async def _delete(self, res: Resource, cluster: EtcdCluster, name: str) -> None:
+    async def _delete(
+        self, res: Resource, cluster: EtcdCluster, name: str, grace: int | None = None
+    ) -> None:
         try:
-            await self.kube.delete(res, name, cluster.namespace)
+            if grace is None:
+                await self.kube.delete(res, name, cluster.namespace)
+            else:
+                await self.kube.delete(res, name, cluster.namespace, grace_period_seconds=grace)
         except ApiError as exc:
             if not exc.not_found:
                 raise

@@ -18,7 +18,9 @@ import asyncio
 import base64
 import functools
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from api import EtcdCluster
 from controller.clients.etcd import (
@@ -33,6 +35,7 @@ from controller.common.ownership import BY_CLUSTER
 from controller.common.resources import (
     ETCD_BACKUPS,
     ETCD_RESTORES,
+    NODES,
     PDBS,
     PODS,
     PVCS,
@@ -56,6 +59,7 @@ OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY = (
     "etcd-client.key",
 )
 ETCD_DEADLINE = 8.0  # the whole etcd observation of one cluster
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 # Container states a pod does not leave by itself (the user must fix the spec or the image).
 STUCK_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName",
@@ -76,6 +80,7 @@ class PodView:
     forced: bool = False  # started with --force-new-cluster (quorum-loss recovery)
     template: str | None = None  # the template hash of the spec it was made from
     restore_seed: bool = False  # a restore's seed pod, with the restoring init containers
+    node: str | None = None  # spec.nodeName: where it was scheduled
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,15 @@ class TLSView:
 
 
 @dataclass(frozen=True)
+class NodeView:
+    """A member pod's Node: Ready, or since when it is not (its Ready condition's last
+    transition); a Node the cache does not have counts as not ready since unknown."""
+
+    ready: bool
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     cluster: EtcdCluster
     pods: tuple[PodView, ...] = ()
@@ -141,6 +155,8 @@ class Observed:
     local: EtcdView | None = None  # without quorum: the members' own views (no leader)
     restore: RestoreRequest | None = None
     backup: BackupChoice | None = None
+    nodes: Mapping[str, NodeView] = field(default_factory=dict)  # the member pods' Nodes
+    claim_nodes: Mapping[str, str] = field(default_factory=dict)  # PVC → the node it is bound to
 
     @property
     def live_pods(self) -> tuple[PodView, ...]:
@@ -184,7 +200,19 @@ def pod_view(pod: Obj) -> PodView:
         forced=annotations.get(naming.FORCE_NEW_CLUSTER_ANNOTATION) == "true",
         template=annotations.get(naming.TEMPLATE_HASH_ANNOTATION),
         restore_seed=annotations.get(naming.RESTORE_SEED_ANNOTATION) == "true",
+        node=(pod.get("spec") or {}).get("nodeName") or None,
     )
+
+
+def node_view(node: Obj | None) -> NodeView:
+    conditions = ((node or {}).get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if ready is None:
+        return NodeView(ready=False)
+    if ready.get("status") == "True":
+        return NodeView(ready=True)
+    since = ready.get("lastTransitionTime")
+    return NodeView(ready=False, since=datetime.fromisoformat(since) if since else None)
 
 
 def _stuck(status: Obj) -> str | None:
@@ -212,13 +240,16 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         ]
 
     pods = tuple(sorted((pod_view(p) for p in members_of(PODS)), key=lambda p: p.name))
-    pvcs = tuple(
-        sorted(
-            p["metadata"]["name"]
-            for p in members_of(PVCS)
-            if not p["metadata"].get("deletionTimestamp")
-        )
-    )
+    claims = [p for p in members_of(PVCS) if not p["metadata"].get("deletionTimestamp")]
+    pvcs = tuple(sorted(p["metadata"]["name"] for p in claims))
+    # A claim a WaitForFirstConsumer class bound on one node (a local volume) cannot follow
+    # its pod elsewhere; network volumes (Immediate binding) carry no such annotation.
+    claim_nodes = {
+        p["metadata"]["name"]: node
+        for p in claims
+        if (node := (p["metadata"].get("annotations") or {}).get(SELECTED_NODE))
+    }
+    nodes = {p.node: node_view(cache.get(NODES, p.node)) for p in pods if p.node}
     services = frozenset(s["metadata"]["name"] for s in cache.by_index(SERVICES, BY_CLUSTER, key))
     budgets = [b for b in cache.by_index(PDBS, BY_CLUSTER, key) if b["metadata"]["name"] == name]
     budget = (budgets[0].get("spec") or {}).get("minAvailable") if budgets else None
@@ -231,6 +262,8 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         tls=observe_tls(cluster, cache),
         restore=pending_restore(cluster, cache.get(ETCD_RESTORES, key)),
         backup=newest_backup(cluster, cache.list(ETCD_BACKUPS, cluster.namespace)),
+        nodes=nodes,
+        claim_nodes=claim_nodes,
     )
 
 

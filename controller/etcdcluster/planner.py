@@ -9,6 +9,9 @@ Membership changes go one step at a time, learner first, and only on a healthy c
     heal        a started member whose pod is gone (deleted, evicted, failed) → its pod again,
                 on its own PVC: the same member (name, ID, data), no remove/re-add; without
                 its data (emptyDir, PVC lost) → remove it (quorum-checked), growth replaces it
+    node lost   a member pod on a Node not Ready for --node-lost-grace-period → delete it at
+                once (grace 0); then heal: elsewhere on its PVC, or — a local volume bound to
+                that Node — removed and replaced
     restart     no quorum and member volumes without pods (every pod deleted, nodes
                 rebooted) → each member's pod again on its volume; the members find each
                 other from their own data. Never a new cluster over existing volumes.
@@ -51,6 +54,7 @@ from controller.etcdcluster.actions import (
     DeleteFailedPod,
     DeleteStrayPod,
     DeleteStrayVolume,
+    ForceDeletePod,
     MoveLeader,
     Paused,
     Peers,
@@ -97,6 +101,10 @@ def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) 
         return CreateService("headless")
     if naming.client_service_name(cluster.name) not in obs.services:
         return CreateService("client")
+    lost = lost_nodes(obs, now, policy)
+    for pod in obs.pods:
+        if pod.node in lost:
+            return ForceDeletePod(pod.name, pod.node)
     for pod in obs.live_pods:
         if pod.claim and pod.claim not in obs.pvcs:
             return CreateVolume(pod.claim)
@@ -106,7 +114,17 @@ def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) 
     stuck = [p for p in obs.live_pods if p.stuck]
     if obs.etcd is None:
         return _without_etcd(obs, stuck, now)
-    return _with_etcd(obs, obs.etcd, stuck)
+    return _with_etcd(obs, obs.etcd, stuck, lost)
+
+
+def lost_nodes(obs: Observed, now: datetime, policy: RecoveryPolicy) -> frozenset[str]:
+    """The member pods' Nodes that have not been Ready for the grace period (a reboot
+    shorter than that is waited out: the member comes back where it was)."""
+    return frozenset(
+        name
+        for name, node in obs.nodes.items()
+        if not node.ready and node.since is not None and now - node.since >= policy.node_grace
+    )
 
 
 def cannot_start(pods: list[PodView]) -> Wait:
@@ -149,7 +167,9 @@ def ran_before(obs: Observed) -> bool:
     return bool(status.members.ready or status.members.unready)
 
 
-def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
+def _with_etcd(
+    obs: Observed, etcd: EtcdView, stuck: list[PodView], lost: frozenset[str] = frozenset()
+) -> Action:
     size = obs.cluster.spec.size
     peers = tuple((m.pod or m.member.name, m.member.peer_urls[0]) for m in etcd.members)
     for view in etcd.members:
@@ -164,12 +184,13 @@ def _with_etcd(obs: Observed, etcd: EtcdView, stuck: list[PodView]) -> Action:
             return Wait(WaitReason.MEMBER_POD_TERMINATING, f"pod {view.pod} is terminating")
         if not view.member.started:
             return CreateMemberPod(view.pod, peers)
-        if view.pod in obs.pvcs:
+        if view.pod in obs.pvcs and obs.claim_nodes.get(view.pod) not in lost:
             return RestartMember(view.pod, peers)
+        # Its data is gone, or on a volume bound to a lost Node: replace it.
         if keeps_quorum(etcd, view):
-            return RemoveMember(view.member.id, view.pod)  # its data is gone: replace it
-        lost = [v.label for v in etcd.voting if not v.healthy]
-        return Wait(WaitReason.QUORUM_AT_RISK, f"members without data: {', '.join(lost)}")
+            return RemoveMember(view.member.id, view.pod)
+        down = [v.label for v in etcd.voting if not v.healthy]
+        return Wait(WaitReason.QUORUM_AT_RISK, f"members without data: {', '.join(down)}")
 
     # A pod etcd does not list (a removed member's, crash-looping as etcd refuses it) is
     # not a member that cannot start: it is cleaned up below as a stray.

@@ -35,6 +35,7 @@ from controller.etcdcluster.actions import (
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
+    ForceDeletePod,
     MoveLeader,
     Paused,
     PromoteLearner,
@@ -171,6 +172,7 @@ def requeue(action: Action, outcome: Outcome) -> Result:
             | DeleteStrayPod()
             | DeleteStrayVolume()
             | DeleteFailedPod()
+            | ForceDeletePod()
             | RestartMember()
             | SeedFromBackup()
             | StopMember()

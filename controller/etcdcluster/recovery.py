@@ -55,6 +55,7 @@ DETECTED, FORCE_NEW_CLUSTER, RESTARTING, REGROWING = (
 @dataclass(frozen=True)
 class RecoveryPolicy:
     grace: timedelta = timedelta(minutes=2)  # --quorum-loss-grace-period
+    node_grace: timedelta = timedelta(minutes=2)  # --node-lost-grace-period
 
 
 def lost_members(obs: Observed, view: EtcdView) -> list[str]:

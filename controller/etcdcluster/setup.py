@@ -15,6 +15,7 @@ from controller.common.resources import (
     ETCD_BACKUPS,
     ETCD_CLUSTERS,
     ETCD_RESTORES,
+    NODES,
     PDBS,
     PODS,
     PVCS,
@@ -53,6 +54,9 @@ def setup(mgr: Manager, opts: Options) -> None:
     # The newest backup of a cluster that lost every member (read when it happens; a lost
     # cluster is looked at again every few seconds, so backups need no watch of their own).
     mgr.informer_for(ETCD_BACKUPS)
+    # The Nodes member pods run on (a lost Node moves its members; a cluster with a member
+    # down is looked at every few seconds, so Nodes need no watch of their own).
+    mgr.informer_for(NODES)
     mgr.add_index(ETCD_CLUSTERS, BY_SECRET, secret_index(cluster_secrets))
 
     pool = EtcdPool()
@@ -63,7 +67,10 @@ def setup(mgr: Manager, opts: Options) -> None:
         pool,
         EventRecorder(mgr.kube, COMPONENT),
         opts.cluster_wide,
-        RecoveryPolicy(grace=timedelta(seconds=opts.quorum_loss_grace_period)),
+        RecoveryPolicy(
+            grace=timedelta(seconds=opts.quorum_loss_grace_period),
+            node_grace=timedelta(seconds=opts.node_lost_grace_period),
+        ),
         opts.operator_image,
         maintainer,
     )

@@ -34,6 +34,7 @@ from controller.etcdcluster.actions import (
     BadSpec,
     DeleteFailedPod,
     FinishOperation,
+    ForceDeletePod,
     Paused,
     PromoteLearner,
     RecordOperation,
@@ -226,6 +227,8 @@ def progressing(obs: Observed, action: Action, operation: Operation | None) -> P
     if operation is not None:
         word = "Restoring" if operation.type == RESTORE else "Recovering"
         return word, operation.message or operation.type
+    if isinstance(action, ForceDeletePod):
+        return "Recovering", f"node {action.node} lost: moving member {action.pod}"
     if isinstance(action, RestartMember | DeleteFailedPod):
         return "Recovering", f"recreating the pod of member {action.pod}"
     etcd = obs.etcd

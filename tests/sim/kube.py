@@ -137,7 +137,14 @@ class SimKube:
         self.journal.append((f"{JOURNAL_KIND[res]}-create", name))
         return obj
 
-    async def delete(self, res: Resource, name: str, namespace: str | None = None) -> Obj:
+    async def delete(
+        self,
+        res: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_seconds: int | None = None,
+    ) -> Obj:
         if res == PODS:
             pod = self.pods.get(name)
             if pod is None:

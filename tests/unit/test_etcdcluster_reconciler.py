@@ -21,6 +21,7 @@ from controller.etcdcluster.actions import (
     DeleteStrayPod,
     DeleteStrayVolume,
     FinishOperation,
+    ForceDeletePod,
     MoveLeader,
     Paused,
     PromoteLearner,
@@ -62,6 +63,7 @@ SAMPLES: dict[type, tuple[Action, Result]] = {
     MoveLeader: (MoveLeader(2, "c"), Result(requeue_after=1.0)),
     ApplyDisruptionBudget: (ApplyDisruptionBudget(2), Result()),
     SeedFromBackup: (SeedFromBackup("s", BackupSource("bucket/key")), Result()),
+    ForceDeletePod: (ForceDeletePod("b", "node-2"), Result()),
 }
 
 
