@@ -67,6 +67,7 @@ SIM = _t("test_executor_ordering.py")
 
 PLANNER_TESTS = _t(
     "test_etcdcluster_planner.py",
+    "test_etcdcluster_nodes.py",
     "test_etcdcluster_recovery.py",
     "test_etcdcluster_restore.py",
     "test_etcdcluster_rolling.py",
