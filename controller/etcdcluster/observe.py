@@ -154,7 +154,7 @@ class Observed:
     etcd_error: str | None = None
     local: EtcdView | None = None  # without quorum: the members' own views (no leader)
     restore: RestoreRequest | None = None
-    backup: BackupChoice | None = None
+    backups: tuple[Obj, ...] = ()  # the namespace's EtcdBackups, raw: see `backup`
     nodes: Mapping[str, NodeView] = field(default_factory=dict)  # the member pods' Nodes
     claim_nodes: Mapping[str, str] = field(default_factory=dict)  # PVC → the node it is bound to
 
@@ -171,6 +171,12 @@ class Observed:
     def podless_volumes(self) -> list[str]:
         """Member volumes no pod (live or terminating) uses."""
         return [pvc for pvc in self.pvcs if self.pod(pvc) is None]
+
+    @functools.cached_property
+    def backup(self) -> BackupChoice | None:
+        """The newest backup of this cluster, parsed only when a pass asks (a cluster that
+        lost every member), not on every pass."""
+        return newest_backup(self.cluster, list(self.backups))
 
     @functools.cached_property
     def template(self) -> str:
@@ -261,7 +267,7 @@ def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:
         budget=budget,
         tls=observe_tls(cluster, cache),
         restore=pending_restore(cluster, cache.get(ETCD_RESTORES, key)),
-        backup=newest_backup(cluster, cache.list(ETCD_BACKUPS, cluster.namespace)),
+        backups=tuple(cache.list(ETCD_BACKUPS, cluster.namespace)),
         nodes=nodes,
         claim_nodes=claim_nodes,
     )

@@ -361,8 +361,7 @@ LOST = observed(pods=(), pvcs=(), **{"status.members.ready": [A, B, C]})
 
 
 def test_a_cluster_that_lost_everything_restores_its_newest_backup() -> None:
-    chosen = newest_backup(cluster(), BACKUPS)
-    got = plan(replace(LOST, backup=chosen), NOW)
+    got = plan(replace(LOST, backups=tuple(BACKUPS)), NOW)
     assert isinstance(got, RecordOperation)
     op = got.operation
     assert (op.type, op.phase) == (RESTORE, REPLACING)
@@ -381,7 +380,6 @@ def test_a_recovery_whose_survivors_went_too_restores_the_backup_or_ends() -> No
     gone = LOST.cluster.model_copy(deep=True)
     gone.status.operation = op
     later = NOW + timedelta(minutes=5)
-    chosen = newest_backup(cluster(), BACKUPS)
-    got = plan(replace(LOST, cluster=gone, backup=chosen), later)
+    got = plan(replace(LOST, cluster=gone, backups=tuple(BACKUPS)), later)
     assert isinstance(got, RecordOperation) and got.operation.type == RESTORE
     assert isinstance(plan(replace(LOST, cluster=gone), later), FinishOperation)
