@@ -29,7 +29,11 @@ path against etcd's own tools in the same run (issue 10). No Kubernetes: a bench
     - **restore, etcd's tool alone**: `etcdutl snapshot restore` of a local copy of the
       same snapshot (the fetched file, byte for byte the S3 object);
  4. prints a table per round with the ratios and the goals: operator throughput at least
-    0.8 times etcdctl's, operator RSS growth ≤ 64 MiB;
+    0.8 times etcdctl's, operator RSS growth ≤ 64 MiB; how many cores each backup kept busy
+    (CPU seconds of every process involved over the wall time: near the core count, it is
+    CPU-bound), and the throughput ratio the CPU would allow with the S3 server on other
+    cores (the wall time bounded by the backup process's CPU and by its and etcd's CPU over
+    the cores);
  5. removes everything even on failure or SIGTERM: etcd stopped, the bucket's objects and
     uploads and the bucket deleted, the one temporary directory removed.
 
@@ -651,6 +655,24 @@ class Round:
     def restore_ratio(self) -> float:
         return self.restore.total / self.baseline_restore
 
+    @property
+    def cores_busy(self) -> tuple[float, float]:
+        """CPU seconds of every process involved over the wall time: etcdctl's, ours."""
+        return sum(self.etcdctl.cpu.values()) / self.etcdctl.wall, sum(
+            self.ours.cpu.values()
+        ) / self.ours.wall
+
+    @property
+    def remote_s3_ratio(self) -> float | None:
+        """What ours/etcdctl could reach with the S3 server on cores of its own: the backup
+        is CPU-bound here, so its wall time is at least its process's CPU time (one event
+        loop) and at least its process's and etcd's CPU over the cores they would share."""
+        cpu = self.ours.cpu
+        if "process" not in cpu or "etcd" not in cpu:
+            return None
+        bound = max(cpu["process"], (cpu["process"] + cpu["etcd"]) / (os.cpu_count() or 1))
+        return self.ours.wall / bound * self.throughput_ratio
+
 
 def db_file_size(data_dir: Path) -> int:
     return (data_dir / "member" / "snap" / "db").stat().st_size
@@ -754,6 +776,10 @@ def table(r: Round, floor: tuple[float, float]) -> str:
     for who, label in CPU_ROWS:
         if who in e.cpu or who in b.cpu:
             row(f"  CPU s, {label}", cpu(e, who), cpu(b, who))
+    busy = r.cores_busy
+    row("  cores busy: CPU s of all / wall s", f"{busy[0]:.2f}", f"{busy[1]:.2f}")
+    if r.remote_s3_ratio is not None:
+        row("  … bound with the S3 server elsewhere", "", "", f"{r.remote_s3_ratio:.2f}x")
     st = r.stream
     row("snapshot stream alone (no S3)", "", "open_snapshot", "stream/etcdctl")
     row(
@@ -801,6 +827,11 @@ def goals(r: Round) -> str:
         f"{THROUGHPUT_GOAL}: {'met' if ok_t else 'NOT met'}; peak RSS growth "
         f"{r.ours.growth_mib:.1f} MiB ≤ {RSS_GOAL_MIB:.0f}: {'met' if ok_m else 'NOT met'}; "
         f"restore ours/etcdutl {r.restore_ratio:.2f}x (no goal)"
+        + (
+            ""
+            if r.remote_s3_ratio is None
+            else f"; throughput bound with the S3 server elsewhere {r.remote_s3_ratio:.2f}x"
+        )
     )
 
 
