@@ -61,6 +61,7 @@ OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY = (
 ETCD_DEADLINE = 8.0  # the whole etcd observation of one cluster
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 # Container states a pod does not leave by itself (the user must fix the spec or the image).
+LAST_WORDS = 400  # characters of a failed container's last line shown in the status
 STUCK_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName",
      "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -228,9 +229,18 @@ def _stuck(status: Obj) -> str | None:
         for c in status.get(key) or []:
             waiting = (c.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in STUCK_REASONS:
-                message = waiting.get("message") or ""
+                message = _last_words(c) or waiting.get("message") or ""
                 return f"{c.get('name')}: {waiting['reason']}: {message}".rstrip(": ")
     return None
+
+
+def _last_words(container_status: Obj) -> str:
+    """The last line a container that failed wrote (its termination message, which the seed's
+    init containers fill from their log: terminationMessagePolicy FallbackToLogsOnError),
+    cut to a readable length; "" when there is none."""
+    terminated = (container_status.get("lastState") or {}).get("terminated") or {}
+    lines = str(terminated.get("message") or "").strip().splitlines()
+    return lines[-1][:LAST_WORDS] if lines else ""
 
 
 def observe_cache(cluster: EtcdCluster, cache: Cache) -> Observed:

@@ -272,12 +272,16 @@ def restore_seed_pod(
             "image": operator_image,
             "command": fetch,
             "volumeMounts": fetch_mounts,
+            # Why a fetch or a restore fails (its last lines) reaches the container status,
+            # so the cluster's Degraded condition and the EtcdRestore can say it.
+            "terminationMessagePolicy": "FallbackToLogsOnError",
         },
         {
             "name": RESTORE_CONTAINER,
             "image": cluster.spec.image,
             "command": restore,
             "volumeMounts": [{"name": DATA_VOLUME, "mountPath": DATA_MOUNT}, scratch],
+            "terminationMessagePolicy": "FallbackToLogsOnError",
         },
     ]
     return built

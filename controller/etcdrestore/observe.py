@@ -5,8 +5,9 @@ The spec is checked for what the CRD cannot say (a storage type not implemented 
 awsSecret): such a spec can never work and fails the restore. The awsSecret is read from the
 cache: a missing or malformed one is waited for (its creation or change enqueues the
 restore). The EtcdCluster of the same name is read as far as the hand-off needs: whether it
-exists, which restore it was last seeded by (status.restoredFrom) and the Restore operation
-it runs (status.operation).
+exists, which restore it was last seeded by (status.restoredFrom), the Restore operation it
+runs (status.operation) and, while it runs one, whether its seed cannot start (the cluster's
+Degraded condition, reason MemberCannotStart).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from api import ClusterStatus, EtcdRestore
+from api import ClusterConditionType, ClusterStatus, ConditionStatus, EtcdRestore, find_condition
 from api.storage import SUPPORTED_STORAGE_TYPES
 from controller.common.resources import ETCD_CLUSTERS, SECRETS
 from controller.common.secretfiles import SecretProblem, s3_settings
@@ -30,6 +31,7 @@ from controller.runtime.store import Obj, join_key
 
 RESTORE_OPERATION = "Restore"  # status.operation.type of an EtcdCluster being restored
 RESTORE_UID_INPUT = "restoreUID"  # its inputs' key naming the EtcdRestore's uid
+CANNOT_START = "MemberCannotStart"  # the cluster's Degraded reason for a pod that cannot start
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ClusterView:
     operation_phase: str | None = None  # of a status.operation of type Restore
     operation_message: str | None = None
     operation_uid: str | None = None  # the EtcdRestore it restores for (inputs.restoreUID)
+    cannot_start: str | None = None  # while restoring: why its seed pod cannot start
 
 
 def restore_secrets(obj: Obj) -> list[str | None]:
@@ -112,6 +115,12 @@ def view_of(name: str, obj: Obj) -> ClusterView:
         return ClusterView(name)
     done, op = status.restored_from, status.operation
     restoring = op is not None and op.type == RESTORE_OPERATION
+    degraded = find_condition(status.conditions, ClusterConditionType.DEGRADED)
+    stuck = (
+        degraded is not None
+        and degraded.status == ConditionStatus.TRUE
+        and degraded.reason == CANNOT_START
+    )
     return ClusterView(
         name=name,
         restored_uid=done.restore_uid if done else None,
@@ -120,4 +129,5 @@ def view_of(name: str, obj: Obj) -> ClusterView:
         operation_phase=op.phase if restoring and op else None,
         operation_message=op.message if restoring and op else None,
         operation_uid=op.inputs.get(RESTORE_UID_INPUT) if restoring and op else None,
+        cannot_start=degraded.message if restoring and stuck and degraded else None,
     )

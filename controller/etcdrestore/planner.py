@@ -30,7 +30,12 @@ from datetime import datetime, timedelta
 from api import ConditionStatus, EtcdRestore, RestoreConditionType, find_condition
 from controller.etcdrestore.observe import ClusterView, source
 from controller.etcdrestore.outcome import Outcome
-from controller.etcdrestore.reasons import CLUSTER_NOT_FOUND, RESTORING, WAITING_FOR_CLUSTER
+from controller.etcdrestore.reasons import (
+    CLUSTER_NOT_FOUND,
+    RESTORING,
+    SEED_CANNOT_START,
+    WAITING_FOR_CLUSTER,
+)
 
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 300.0
@@ -210,6 +215,11 @@ def await_cluster(restore: EtcdRestore, cluster: ClusterView | None) -> AwaitClu
     if cluster is None:
         return AwaitCluster(CLUSTER_NOT_FOUND, cluster_not_found(restore))
     mine = cluster.operation_uid in (None, restore.metadata.uid)  # not an earlier restore's
+    if mine and cluster.cannot_start:
+        return AwaitCluster(
+            SEED_CANNOT_START,
+            f"EtcdCluster {cluster.name} cannot start the restore's seed: {cluster.cannot_start}",
+        )
     if mine and (cluster.operation_phase or cluster.operation_message):
         said = ": ".join(p for p in (cluster.operation_phase, cluster.operation_message) if p)
         return AwaitCluster(RESTORING, f"EtcdCluster {cluster.name} is restoring: {said}")

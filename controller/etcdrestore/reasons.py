@@ -11,6 +11,10 @@ Verified (the backup object was read whole and its SHA-256 trailer matched):
           BackupCorrupt, StorageTypeNotSupported, InvalidSpec      terminal (see Failed)
 Complete (the EtcdCluster was seeded from the backup):
   False   WaitingForCluster, Restoring, ClusterNotFound
+          SeedCannotStart                the cluster cannot start the restore's seed pod
+                                         (its fetch or etcdutl keeps failing: the cluster's
+                                         Degraded message, with the failing program's last
+                                         line); waited for, the seed retries with back-off
   True    Restored
 Failed (the restore cannot go on; status.reason says why):
   True    BackupCorrupt, StorageTypeNotSupported, InvalidSpec
@@ -37,6 +41,7 @@ INVALID_SPEC = "InvalidSpec"
 # Complete
 WAITING_FOR_CLUSTER = "WaitingForCluster"
 RESTORING = "Restoring"
+SEED_CANNOT_START = "SeedCannotStart"
 RESTORED = "Restored"
 
 TERMINAL = frozenset({BACKUP_CORRUPT, STORAGE_TYPE_NOT_SUPPORTED, INVALID_SPEC})
@@ -50,6 +55,7 @@ WARNINGS = frozenset(
         S3_ACCESS_DENIED,
         S3_UNREACHABLE,
         S3_ERROR,
+        SEED_CANNOT_START,
     }
     | TERMINAL
 )
@@ -68,6 +74,7 @@ __all__ = [
     "S3_ERROR",
     "S3_UNREACHABLE",
     "SECRET_NOT_FOUND",
+    "SEED_CANNOT_START",
     "STORAGE_TYPE_NOT_SUPPORTED",
     "TERMINAL",
     "VERIFYING",

@@ -23,6 +23,7 @@ from nodeagent.backoff import Backoff
 from nodeagent.command import CommandError
 from nodeagent.images import ImagePullError
 from nodeagent.launchspec import ConfigError, LaunchPlan, build_plan
+from nodeagent.logread import termination_message
 from nodeagent.logs import LogFile, log_path, pump
 from nodeagent.probes import ProbeSpec, ProbeTarget, ProbeTracker, parse_probe, run_probe
 from nodeagent.procs import signal_group
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 ERR_IMAGE_PULL_SHOWN = 5.0  # seconds ErrImagePull shows before ImagePullBackOff
 CONFIG_RETRY = 5.0
+LOG_FALLBACK = "FallbackToLogsOnError"  # terminationMessagePolicy: the log's end on failure
 
 
 class ContainerRunner:
@@ -209,7 +211,10 @@ class ContainerRunner:
         logfile.close()
         exit_code = rc if rc >= 0 else 128 - rc
         reason = "Completed" if exit_code == 0 else "Error"
-        self.record.terminated(exit_code, reason, finished, self._kill_message)
+        message = self._kill_message
+        if exit_code and not message and self.spec.get("terminationMessagePolicy") == LOG_FALLBACK:
+            message = termination_message(logfile.path)
+        self.record.terminated(exit_code, reason, finished, message)
         self.worker.notify()
         return exit_code
 

@@ -139,3 +139,20 @@ def limited(chunks: Iterable[bytes], limit: int | None) -> Iterator[bytes]:
             yield chunk
         if limit is not None and sent >= limit:
             return
+
+
+# What the kubelet puts in a failed container's termination message under
+# terminationMessagePolicy FallbackToLogsOnError: the end of its log, whichever is smaller.
+TERMINATION_MESSAGE_LINES = 80
+TERMINATION_MESSAGE_BYTES = 2048
+
+
+def termination_message(path: Path) -> str:
+    """The end of the log at `path` as a failed container's termination message."""
+    try:
+        data, _ = read_tail(path, TERMINATION_MESSAGE_LINES)
+    except OSError:
+        return ""
+    records = select_tail(parse_records(data), TERMINATION_MESSAGE_LINES)
+    text = render(records, LogOptions())[-TERMINATION_MESSAGE_BYTES:]
+    return text.decode(errors="replace").rstrip("\n")

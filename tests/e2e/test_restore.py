@@ -6,7 +6,8 @@ scope annotation); the backup and restore controllers run namespaced, each on a 
 own, as the seed's three Deployments do. A restore replaces every member by a seed restored
 from the backup, then grows back to size: the keys written before the backup are there,
 those written after it are gone. A bad object fails the restore with a reason and leaves the
-running cluster as it was; an operator that dies mid-restore is continued by the next.
+running cluster as it was; an operator that dies mid-restore is continued by the next; a seed
+whose object vanished after the verification says why and restores once it is back.
 """
 
 from __future__ import annotations
@@ -217,6 +218,59 @@ async def test_a_bad_object_fails_the_restore_and_leaves_the_cluster_untouched(
     assert (
         len((await kube.list(PODS, namespace, label_selector=f"etcd_cluster={NAME}"))["items"]) == 3
     )
+
+
+@pytest.mark.timeout(900)  # a TLS cluster, a backup, a seed that retries with back-off
+async def test_a_seed_whose_backup_vanished_says_why_and_restores_once_it_is_back(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    local_env: dict[str, str],
+    operators: Callable[..., Operator],
+    tmp_path: Path,
+    store: S3Client,
+) -> None:
+    etcdctl, path, cluster_op = await backed_up_cluster(
+        kube, namespace, kubectl, local_env, operators, tmp_path
+    )
+    cluster_op.stop()
+    bucket, key = path.split("/", 1)
+    apply(kubectl, seed_restore(namespace, local_env["AWS_ENDPOINT_URL_S3"], path))
+    restore_operator(operators, namespace)
+
+    async def verified() -> Obj | None:
+        status = await restore_status(kube, namespace)
+        return status if condition(status, "Verified").get("status") == "True" else None
+
+    await eventually(verified, "the backup verified")
+    # The object goes between its verification and the seed's fetch of it.
+    good = (await download(store, bucket, key, tmp_path / "good.db")).read_bytes()
+    await store.delete(bucket, key)
+    operators()
+
+    async def seed_stuck() -> Obj | None:
+        status = await restore_status(kube, namespace)
+        complete = condition(status, "Complete")
+        return complete if complete.get("reason") == "SeedCannotStart" else None
+
+    complete = await eventually(seed_stuck, "the restore to say its seed cannot start")
+    # The fetch program's own last line, through the seed's termination message.
+    assert "fetch: BackupNotFound" in complete["message"], complete
+    assert complete["status"] == "False"
+    warnings = [e for e in await events_of(kube, namespace, NAME) if e["type"] == "Warning"]
+    assert "SeedCannotStart" in {e["reason"] for e in warnings}
+    degraded = condition(await cluster_status(kube, namespace, NAME), "Degraded")
+    assert degraded.get("reason") == "MemberCannotStart", degraded
+
+    await store.put(bucket, key, good)  # back: the seed's next try fetches it
+
+    async def succeeded() -> Obj | None:
+        status = await restore_status(kube, namespace)
+        return status if status.get("succeeded") else None
+
+    await eventually(succeeded, "the restore to succeed", timeout=600)
+    await eventually(running_with(kube, namespace, NAME, 3), "3 ready members again")
+    assert await asyncio.to_thread(count, etcdctl, "/before/") == 20
 
 
 async def test_a_cluster_that_lost_every_member_comes_back_from_its_newest_backup(

@@ -26,7 +26,7 @@ from controller.etcdcluster.actions import (
     WaitReason,
 )
 from controller.etcdcluster.backups import RestoreRequest, newest_backup, pending_restore
-from controller.etcdcluster.observe import EtcdView, Observed
+from controller.etcdcluster.observe import EtcdView, Observed, pod_view
 from controller.etcdcluster.planner import plan
 from controller.etcdcluster.recovery import DETECTED, QUORUM_RECOVERY
 from controller.etcdcluster.resources import BackupSource
@@ -303,6 +303,28 @@ def test_the_seed_pod_fetches_then_restores_into_a_new_data_dir() -> None:
     ordinary = resources.member_pod(cluster(), SEED, ((SEED, peer(SEED)),), "new")
     key = naming.TEMPLATE_HASH_ANNOTATION
     assert built["metadata"]["annotations"][key] == ordinary["metadata"]["annotations"][key]
+    # Why a fetch or a restore fails reaches the status (the end of its log).
+    assert fetch["terminationMessagePolicy"] == restore["terminationMessagePolicy"]
+    assert fetch["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_a_seed_that_cannot_start_says_why_in_the_failing_programs_own_words() -> None:
+    crashing = {
+        "name": "fetch-backup",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}},
+        "lastState": {
+            "terminated": {
+                "exitCode": 1,
+                "message": "starting\nfetch: S3Unreachable: get b/k: no answer\n",
+            }
+        },
+    }
+    pod_obj = {"metadata": {"name": SEED}, "status": {"initContainerStatuses": [crashing]}}
+    assert pod_view(pod_obj).stuck == (
+        "fetch-backup: CrashLoopBackOff: fetch: S3Unreachable: get b/k: no answer"
+    )
+    del crashing["lastState"]  # no termination message: the kubelet's words
+    assert pod_view(pod_obj).stuck == "fetch-backup: CrashLoopBackOff: back-off 20s"
 
 
 # --- every member lost with its data: the newest backup of the cluster -------------------

@@ -211,6 +211,31 @@ CASES: dict[str, tuple[Observed, Action]] = {
         ),
         AwaitCluster("WaitingForCluster", WAITING),
     ),
+    "the seed cannot start: why, from the cluster's Degraded message": (
+        Observed(
+            VERIFIED,
+            cluster=ClusterView(
+                "example",
+                operation_phase="Seeding",
+                operation_uid=UID,
+                cannot_start="example-abc: fetch-backup: CrashLoopBackOff: fetch: S3Unreachable",
+            ),
+        ),
+        AwaitCluster(
+            "SeedCannotStart",
+            "EtcdCluster example cannot start the restore's seed: "
+            "example-abc: fetch-backup: CrashLoopBackOff: fetch: S3Unreachable",
+        ),
+    ),
+    "... not for an earlier restore's seed": (
+        Observed(
+            VERIFIED,
+            cluster=ClusterView(
+                "example", operation_phase="Seeding", operation_uid="other", cannot_start="x"
+            ),
+        ),
+        AwaitCluster("WaitingForCluster", WAITING),
+    ),
     "verified, and the cluster gone: said": (
         Observed(VERIFIED),
         AwaitCluster("ClusterNotFound", NOT_FOUND),

@@ -313,9 +313,23 @@ def test_cluster_view() -> None:
         operation_message="example-x restoring",
         operation_uid="uid-1",
     )
-    cluster["status"]["operation"]["type"] = "QuorumRecovery"
+    cannot = "example-x: fetch-backup: CrashLoopBackOff: fetch: S3Unreachable: no answer"
+    cluster["status"]["conditions"] = [
+        {"type": "Degraded", "status": "True", "reason": "MemberCannotStart", "message": cannot}
+    ]
+    view = cluster_view(restore(), cache)
+    assert view is not None and view.cannot_start == cannot
+    cluster["status"]["conditions"][0]["reason"] = "MemberUnhealthy"  # not the seed's start
+    view = cluster_view(restore(), cache)
+    assert view is not None and view.cannot_start is None
+    cluster["status"]["conditions"][0].update(reason="MemberCannotStart", status="False")
+    view = cluster_view(restore(), cache)
+    assert view is not None and view.cannot_start is None
+    cluster["status"]["conditions"][0]["status"] = "True"
+    cluster["status"]["operation"]["type"] = "QuorumRecovery"  # no restore: nothing of it
     view = cluster_view(restore(), cache)
     assert view is not None and view.operation_phase is None and view.operation_uid is None
+    assert view.cannot_start is None
     assert cluster_view(restore(), fake_cache({})) is None
     fresh = {"metadata": {"name": "example"}}
     assert cluster_view(restore(), fake_cache({(ETCD_CLUSTERS, "default/example"): fresh})) == (

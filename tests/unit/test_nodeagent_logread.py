@@ -1,5 +1,7 @@
 """Selecting log records for kubectl logs: tail, since, timestamps, limit."""
 
+from pathlib import Path
+
 from nodeagent.logread import (
     LogOptions,
     complete_lines,
@@ -9,6 +11,7 @@ from nodeagent.logread import (
     parse_timestamp,
     render,
     select_tail,
+    termination_message,
 )
 
 LOG = (
@@ -61,3 +64,18 @@ def test_incomplete_trailing_line_is_held_back() -> None:
 
 def test_malformed_lines_are_skipped() -> None:
     assert parse_records(b"garbage\n\n") == []
+
+
+def test_a_failed_containers_termination_message_is_the_end_of_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    lines = [f"line {i}" for i in range(200)] + ["fetch: S3Unreachable: no answer"]
+    log.write_bytes(
+        b"".join(b"2026-01-01T00:00:01.000000000Z stderr F %s\n" % x.encode() for x in lines)
+    )
+    message = termination_message(log)
+    assert message.endswith("line 199\nfetch: S3Unreachable: no answer")
+    assert len(message.splitlines()) == 80  # the kubelet's limits: 80 lines or 2048 bytes
+    long = b"2026-01-01T00:00:01.000000000Z stderr F " + b"x" * 5000 + b"\n"
+    log.write_bytes(long)
+    assert termination_message(log) == "x" * 2047  # 2048 bytes with the newline, which goes
+    assert termination_message(tmp_path / "missing.log") == ""
