@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from api import ConditionStatus, EtcdBackup, find_condition
 from controller.etcdbackup.outcome import Outcome
+from controller.runtime.tasks import Ended, Running
 
 RETENTION = "Retention"  # condition type: False while the newest-N rule is not applied
 BACKOFF_BASE = 5.0
@@ -46,17 +47,7 @@ class Memory:
     prune_failed_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Running:
-    pass
-
-
-@dataclass(frozen=True)
-class Ended:
-    outcome: Outcome | None  # None: cancelled (nothing to record)
-
-
-TaskView = Running | Ended
+TaskView = Running | Ended[Outcome]
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,10 @@ from controller.etcdbackup.outcome import BackupFailed, BackupTaken, Outcome
 from controller.etcdbackup.planner import (
     Action,
     Done,
-    Ended,
     Memory,
     Observed,
     Record,
     ReportBadSpec,
-    Running,
     StartBackup,
     StartPrune,
     TaskView,
@@ -54,7 +52,7 @@ from controller.runtime.cache import Cache
 from controller.runtime.events import WARNING, EventRecorder, ObjectRef
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
-from controller.runtime.tasks import EnsureTask, Tasks, TaskState
+from controller.runtime.tasks import EnsureTask, Tasks, task_view
 
 log = logging.getLogger(__name__)
 
@@ -187,16 +185,10 @@ class EtcdBackupReconciler:
         )
 
     def _task_view(self, task: str) -> TaskView | None:
-        status = self.tasks.get(task)
-        if status is None:
-            return None
-        if status.state is TaskState.RUNNING:
-            return Running()
-        if status.state is TaskState.SUCCEEDED:
-            return Ended(status.result)
-        if status.state is TaskState.FAILED:  # a bug, not an S3 or etcd failure
-            return Ended(BackupFailed("BackupError", status.error or "the backup task failed"))
-        return Ended(None)
+        def crashed(error: str) -> Outcome:  # a bug, not an S3 or etcd failure
+            return BackupFailed("BackupError", error)
+
+        return task_view(self.tasks.get(task), crashed)
 
     def _let_go(self, key: str) -> None:
         """The backup is gone or not ours: stop its task (its upload aborts), forget it."""

@@ -36,6 +36,7 @@ from controller.etcdrestore.reasons import (
     SEED_CANNOT_START,
     WAITING_FOR_CLUSTER,
 )
+from controller.runtime.tasks import Ended, Running
 
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 300.0
@@ -56,17 +57,7 @@ class Memory:
     failed_inputs: str | None = None  # ... and the one the latest failure had
 
 
-@dataclass(frozen=True)
-class Running:
-    pass
-
-
-@dataclass(frozen=True)
-class Ended:
-    outcome: Outcome | None  # None: cancelled (nothing to record)
-
-
-TaskView = Running | Ended
+TaskView = Running | Ended[Outcome]
 
 
 @dataclass(frozen=True)

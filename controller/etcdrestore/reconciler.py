@@ -32,14 +32,12 @@ from controller.etcdrestore.planner import (
     Action,
     AwaitCluster,
     Done,
-    Ended,
     Fail,
     Finish,
     Memory,
     NotVerified,
     Observed,
     Record,
-    Running,
     StartVerify,
     TaskView,
     WaitForTask,
@@ -61,7 +59,7 @@ from controller.runtime.cache import Cache
 from controller.runtime.events import EventRecorder, ObjectRef
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
-from controller.runtime.tasks import EnsureTask, Tasks, TaskState
+from controller.runtime.tasks import EnsureTask, Tasks, task_view
 
 log = logging.getLogger(__name__)
 
@@ -207,18 +205,10 @@ class EtcdRestoreReconciler:
         return EtcdRestore.model_validate(written)
 
     def _task_view(self, key: str) -> TaskView | None:
-        status = self.tasks.get(self._task(key))
-        if status is None:
-            return None
-        if status.state is TaskState.RUNNING:
-            return Running()
-        if status.state is TaskState.SUCCEEDED:
-            return Ended(status.result)
-        if status.state is TaskState.FAILED:  # a bug, not an S3 failure: retried
-            error = status.error or "the verification task failed"
-            generation = self._memory[key].task_generation
-            return Ended(VerifyFailed(S3_ERROR, error, generation))
-        return Ended(None)
+        def crashed(error: str) -> Outcome:  # a bug, not an S3 failure: retried
+            return VerifyFailed(S3_ERROR, error, self._memory[key].task_generation)
+
+        return task_view(self.tasks.get(self._task(key)), crashed)
 
     def _let_go(self, key: str) -> None:
         """The restore is gone or not ours: stop its verification, forget it."""

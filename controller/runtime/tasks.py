@@ -21,12 +21,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from controller.runtime.clock import Clock, RealClock
 from controller.runtime.metrics import TASKS
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 Work = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -51,6 +52,33 @@ class TaskStatus:
     @property
     def running(self) -> bool:
         return self.state is TaskState.RUNNING
+
+
+@dataclass(frozen=True)
+class Running:
+    """A planner's view of a task that still runs."""
+
+
+@dataclass(frozen=True)
+class Ended(Generic[R]):
+    """A planner's view of a task that ended: its outcome, None when it was cancelled
+    (nothing to record)."""
+
+    outcome: R | None
+
+
+def task_view(status: TaskStatus | None, crashed: Callable[[str], R]) -> Running | Ended[R] | None:
+    """What a planner sees of a task: none, Running, or Ended with the work's result. Work
+    reports its failures as results; one that raised (a bug) ends with `crashed(error)`."""
+    if status is None:
+        return None
+    if status.state is TaskState.RUNNING:
+        return Running()
+    if status.state is TaskState.SUCCEEDED:
+        return Ended(status.result)
+    if status.state is TaskState.FAILED:
+        return Ended(crashed(status.error or "the task failed"))
+    return Ended(None)
 
 
 # What a reconciler calls each pass: Controller.ensure_task(task, key, work).

@@ -9,7 +9,7 @@ import pytest
 
 from controller.runtime.clock import FakeClock, settle_loop
 from controller.runtime.metrics import REGISTRY
-from controller.runtime.tasks import Tasks, TaskState, TaskStatus
+from controller.runtime.tasks import Ended, Running, Tasks, TaskState, TaskStatus, task_view
 
 
 class Job:
@@ -177,3 +177,19 @@ async def test_the_gauge_counts_records_by_state() -> None:
     assert gauge(owner, TaskState.SUCCEEDED) == 0  # a forgotten record is no longer shown
     await tasks.cancel_all()
     assert gauge(owner, TaskState.FAILED) == 0
+
+
+def test_what_a_planner_sees_of_a_task() -> None:
+    def status(state: TaskState, result: object = None, error: str | None = None) -> TaskStatus:
+        return TaskStatus("k", "o", state, started=0.0, result=result, error=error)
+
+    def crashed(error: str) -> str:
+        return f"crashed: {error}"
+
+    assert task_view(None, crashed) is None
+    assert task_view(status(TaskState.RUNNING), crashed) == Running()
+    assert task_view(status(TaskState.SUCCEEDED, "taken"), crashed) == Ended("taken")
+    failed = status(TaskState.FAILED, error="ValueError: boom")
+    assert task_view(failed, crashed) == Ended("crashed: ValueError: boom")
+    assert task_view(status(TaskState.FAILED), crashed) == Ended("crashed: the task failed")
+    assert task_view(status(TaskState.CANCELLED), crashed) == Ended(None)  # nothing to record
