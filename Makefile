@@ -44,6 +44,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy bench  # scripts, not packages: their own run
 	$(PY) hack/check-imports.py
 
 unit: venv
