@@ -80,6 +80,16 @@ async def restore_status(kube: KubeClient, namespace: str) -> Obj:
     return dict((await kube.get(ETCD_RESTORES, NAME, namespace)).get("status") or {})
 
 
+async def restore_succeeded(kube: KubeClient, namespace: str) -> Obj:
+    """The EtcdRestore's status once it says succeeded (a restore takes minutes here)."""
+
+    async def succeeded() -> Obj | None:
+        status = await restore_status(kube, namespace)
+        return status if status.get("succeeded") else None
+
+    return dict(await eventually(succeeded, "the restore to succeed", timeout=600))
+
+
 def count(etcdctl: Etcdctl, prefix: str) -> int:
     return int(etcdctl("get", prefix, "--prefix", "--count-only", "-w", "fields").split()[-1])
 
@@ -142,11 +152,7 @@ async def test_seed_restore_replaces_the_members_with_the_backup_and_survives_cr
     await crash_at(operators, "after-restore-seed-create")
     operators()
 
-    async def succeeded() -> Obj | None:
-        status = await restore_status(kube, namespace)
-        return status if status.get("succeeded") else None
-
-    status = await eventually(succeeded, "the restore to succeed", timeout=600)
+    status = await restore_succeeded(kube, namespace)
     assert condition(status, "Complete")["status"] == "True"
     cluster = await eventually(running_with(kube, namespace, NAME, 3), "3 ready members again")
     assert cluster["restoredFrom"]["source"] == f"s3://{path}"
@@ -264,11 +270,7 @@ async def test_a_seed_whose_backup_vanished_says_why_and_restores_once_it_is_bac
 
     await store.put(bucket, key, good)  # back: the seed's next try fetches it
 
-    async def succeeded() -> Obj | None:
-        status = await restore_status(kube, namespace)
-        return status if status.get("succeeded") else None
-
-    await eventually(succeeded, "the restore to succeed", timeout=600)
+    await restore_succeeded(kube, namespace)
     await eventually(running_with(kube, namespace, NAME, 3), "3 ready members again")
     assert await asyncio.to_thread(count, etcdctl, "/before/") == 20
 
