@@ -20,12 +20,11 @@ from controller.etcdcluster.actions import Action, Steady
 from controller.etcdcluster.maintenance import (
     CHECK_INTERVAL,
     NO_SPACE_BLOCKED,
-    MaintenanceReport,
     Nothing,
     plan,
-    run_maintenance,
     state_from,
 )
+from controller.etcdcluster.maintenance_runner import MaintenanceReport, run_maintenance
 from controller.etcdcluster.observe import Observed, endpoint_of
 from controller.runtime.clock import Clock, RealClock
 from controller.runtime.events import NORMAL, WARNING

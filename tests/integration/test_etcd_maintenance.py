@@ -39,9 +39,8 @@ from controller.etcdcluster.maintenance import (
     Compact,
     Defragment,
     Disarm,
-    Done,
-    run_maintenance,
 )
+from controller.etcdcluster.maintenance_runner import Done, run_maintenance
 from controller.runtime.clock import RealClock
 from tests.etcdproc import MINORS, LocalEtcd, wait_until
 

@@ -16,10 +16,9 @@ from controller.etcdcluster.maintenance import (
     CHECK_INTERVAL,
     NO_SPACE_BLOCKED,
     Compact,
-    Done,
-    MaintenanceReport,
     Nothing,
 )
+from controller.etcdcluster.maintenance_runner import Done, MaintenanceReport
 from controller.etcdcluster.observe import EtcdView, MemberView, Observed
 from controller.etcdcluster.status import desired_status
 from controller.runtime.clock import FakeClock
