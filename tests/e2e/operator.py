@@ -166,6 +166,7 @@ class Etcdctl:
 
     def __init__(self, env: dict[str, str], ns: str, name: str, certs: Path | None = None):
         scheme = "https" if certs else "http"
+        self.certs = certs  # the client certificates' directory (a WriteLoad wants it too)
         self.env = {**os.environ, **env, "IN_CLUSTER_NAMESPACE": ns}
         self.args = [f"--endpoints={scheme}://{name}-client.{ns}.svc:2379"]
         if certs:

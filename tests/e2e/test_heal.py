@@ -33,7 +33,7 @@ from tests.e2e.operator import (
     plain_cluster,
     running_with,
 )
-from tests.e2e.test_fault_points import pvc_cluster
+from tests.e2e.test_fault_points import NAME, pvc_cluster
 from tests.e2e.writeload import WriteLoad
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +60,27 @@ async def with_tls(
         }
     }
     return await client_certs(kube, namespace, into)
+
+
+async def running_tls_cluster(
+    kube: KubeClient,
+    namespace: str,
+    kubectl: Callable[..., Any],
+    env: dict[str, str],
+    operators: Callable[..., Operator],
+    tmp_path: Path,
+) -> tuple[Etcdctl, Operator]:
+    """pvc_cluster (3 members on PVCs, named NAME) with static TLS, Running under a new
+    operator: an etcdctl with client certificates (`.certs`) that reached a member, and the
+    operator."""
+    doc = pvc_cluster(namespace, 3)
+    certs = await with_tls(doc, env, kube, namespace, tmp_path)
+    apply_cluster(kubectl, doc)
+    operator = operators()
+    await eventually(running_with(kube, namespace, NAME, 3), "3 ready members")
+    etcdctl = Etcdctl(env, namespace, NAME, certs)
+    await etcdctl.members_once_served()
+    return etcdctl, operator
 
 
 def members_by_name(etcdctl: Etcdctl) -> dict[str, str]:
@@ -100,14 +121,9 @@ async def test_pvc_members_come_back_as_themselves(
     operators: Callable[..., Operator],
     tmp_path: Path,
 ) -> None:
-    name = "faulty"  # pvc_cluster's name
-    doc = pvc_cluster(namespace, 3)
-    certs = await with_tls(doc, local_env, kube, namespace, tmp_path)
-    apply_cluster(kubectl, doc)
-    operators()
-    await eventually(running_with(kube, namespace, name, 3), "3 ready members")
-    etcdctl = Etcdctl(local_env, namespace, name, certs)
-    await etcdctl.members_once_served()
+    name = NAME
+    etcdctl, _ = await running_tls_cluster(kube, namespace, kubectl, local_env, operators, tmp_path)
+    certs = etcdctl.certs
     before = await asyncio.to_thread(members_by_name, etcdctl)
     pods = sorted(before)
 

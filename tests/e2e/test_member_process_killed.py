@@ -24,12 +24,11 @@ from tests.e2e.operator import (
     Etcdctl,
     Obj,
     Operator,
-    apply_cluster,
     eventually,
     running_with,
 )
-from tests.e2e.test_fault_points import NAME, pvc_cluster
-from tests.e2e.test_heal import PhaseLog, members_by_name, with_tls
+from tests.e2e.test_fault_points import NAME
+from tests.e2e.test_heal import PhaseLog, members_by_name, running_tls_cluster
 from tests.e2e.writeload import WriteLoad
 
 pytestmark = pytest.mark.e2e
@@ -57,13 +56,8 @@ async def test_killed_etcd_process_comes_back_as_the_same_member(
     operators: Callable[..., Operator],
     tmp_path: Path,
 ) -> None:
-    doc = pvc_cluster(namespace, 3)
-    certs = await with_tls(doc, local_env, kube, namespace, tmp_path)
-    apply_cluster(kubectl, doc)
-    operators()
-    await eventually(running_with(kube, namespace, NAME, 3), "3 ready members")
-    etcdctl = Etcdctl(local_env, namespace, NAME, certs)
-    await etcdctl.members_once_served()
+    etcdctl, _ = await running_tls_cluster(kube, namespace, kubectl, local_env, operators, tmp_path)
+    certs = etcdctl.certs
     before = await asyncio.to_thread(members_by_name, etcdctl)
     victim = await asyncio.to_thread(leader_name, etcdctl)
     pod = await kube.get(PODS, victim, namespace)

@@ -31,13 +31,12 @@ from tests.e2e.operator import (
     Etcdctl,
     Obj,
     Operator,
-    apply_cluster,
     cluster_status,
     eventually,
     running_with,
 )
-from tests.e2e.test_fault_points import NAME, crash_at, pvc_cluster
-from tests.e2e.test_heal import members_by_name, with_tls
+from tests.e2e.test_fault_points import NAME, crash_at
+from tests.e2e.test_heal import members_by_name, running_tls_cluster
 from tests.e2e.writeload import WriteLoad
 
 pytestmark = pytest.mark.e2e
@@ -54,16 +53,11 @@ async def running_cluster(
 ) -> tuple[Etcdctl, dict[str, str], Path]:
     """A TLS PVC cluster of 3 with a key written, no operator running: its etcdctl, members
     and client certificates."""
-    doc = pvc_cluster(ns, 3)
-    certs = await with_tls(doc, env, kube, ns, tmp_path)
-    apply_cluster(kubectl, doc)
-    op = ops()
-    await eventually(running_with(kube, ns, NAME, 3), "3 ready members")
+    etcdctl, op = await running_tls_cluster(kube, ns, kubectl, env, ops, tmp_path)
     op.stop()
-    etcdctl = Etcdctl(env, ns, NAME, certs)
-    await etcdctl.members_once_served()
     await asyncio.to_thread(etcdctl, "put", "kept", "through crashes")
-    return etcdctl, await asyncio.to_thread(members_by_name, etcdctl), certs
+    assert etcdctl.certs is not None
+    return etcdctl, await asyncio.to_thread(members_by_name, etcdctl), etcdctl.certs
 
 
 async def test_an_upgrade_survives_operator_crashes(

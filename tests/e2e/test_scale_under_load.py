@@ -18,15 +18,13 @@ from controller.clients.kube import PVCS, KubeClient
 from controller.common.resources import ETCD_CLUSTERS
 from tests.e2e.consistency import scenario_consistent
 from tests.e2e.operator import (
-    Etcdctl,
     Operator,
-    apply_cluster,
     eventually,
     member_pods,
     running_with,
 )
-from tests.e2e.test_fault_points import NAME, pvc_cluster
-from tests.e2e.test_heal import PhaseLog, members_by_name, with_tls
+from tests.e2e.test_fault_points import NAME
+from tests.e2e.test_heal import PhaseLog, members_by_name, running_tls_cluster
 from tests.e2e.writeload import WriteLoad
 
 pytestmark = pytest.mark.e2e
@@ -40,13 +38,8 @@ async def test_scale_3_to_5_to_3_under_load(
     operators: Callable[..., Operator],
     tmp_path: Path,
 ) -> None:
-    doc = pvc_cluster(namespace, 3)
-    certs = await with_tls(doc, local_env, kube, namespace, tmp_path)
-    apply_cluster(kubectl, doc)
-    operators()
-    await eventually(running_with(kube, namespace, NAME, 3), "3 ready members")
-    etcdctl = Etcdctl(local_env, namespace, NAME, certs)
-    await etcdctl.members_once_served()
+    etcdctl, _ = await running_tls_cluster(kube, namespace, kubectl, local_env, operators, tmp_path)
+    certs = etcdctl.certs
 
     async def resize(size: int) -> None:
         await kube.patch(ETCD_CLUSTERS, NAME, {"spec": {"size": size}}, namespace)
