@@ -33,9 +33,13 @@ STEADY = observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), 
 class Cache:
     def __init__(self, obj: Obj | None):
         self.obj = obj
+        self.writes: list[tuple[str, str | None]] = []  # (key, the resourceVersion before)
 
     def get(self, res: Resource, key: str) -> Obj | None:
         return self.obj if (res, key) == (ETCD_CLUSTERS, KEY) else None
+
+    def wrote(self, res: Resource, key: str, before: str | None, after: Obj) -> None:
+        self.writes.append((key, before))
 
 
 class Kube:
@@ -106,6 +110,7 @@ async def test_status_is_written_once_then_not_again_while_nothing_changes(
     assert (name, namespace, sub) == ("example", "default", "status")
     assert body["metadata"] == {"resourceVersion": "41"}
     assert body["status"]["phase"] == ClusterPhase.RUNNING
+    assert rec.cache.writes == [(KEY, "41")]  # type: ignore[attr-defined]  # read back next pass
     # The API now holds what was written: the next passes write nothing.
     obj["status"] = body["status"]
     obj["metadata"]["resourceVersion"] = "42"
@@ -118,6 +123,7 @@ async def test_a_stale_write_observes_again(monkeypatch: pytest.MonkeyPatch) -> 
     stale = Kube(ApiError(409, {"reason": "Conflict", "message": "the object has been modified"}))
     rec, _, _, _ = reconciler(monkeypatch, STEADY, wire(STEADY.cluster), stale)
     assert await rec.reconcile(KEY) == Result(requeue=True)
+    assert rec.cache.writes == []  # type: ignore[attr-defined]  # nothing written to read back
     other = Kube(ApiError(500, {"reason": "InternalError", "message": "boom"}))
     rec, _, _, _ = reconciler(monkeypatch, STEADY, wire(STEADY.cluster), other)
     with pytest.raises(ApiError):

@@ -71,3 +71,60 @@ def test_an_index_added_after_sync_covers_cached_objects() -> None:
     mgr.informer_for(PODS).apply_list([pod("a", secret="tls")], "1")
     mgr.add_index(PODS, "secret", secrets_of)
     assert mgr.cache.index_keys(PODS, "secret", "ns/tls") == ["ns/a"]
+
+
+def test_a_write_is_read_back_until_the_watch_delivers_something_newer() -> None:
+    mgr = manager()
+    informer = mgr.informer_for(PODS)
+    informer.apply_list([pod("a")], "1")  # at resourceVersion 1
+    written = {**pod("a"), "status": {"phase": "Written"}}
+    written["metadata"] = {**written["metadata"], "resourceVersion": "2"}
+    mgr.cache.wrote(PODS, "ns/a", "1", written)
+    assert mgr.cache.get(PODS, "ns/a") == written  # the watch still shows 1: the write wins
+    copy = mgr.cache.get(PODS, "ns/a")
+    assert copy is not None
+    copy["status"]["phase"] = "mutated"
+    assert mgr.cache.get(PODS, "ns/a") == written  # a copy, as every read
+
+    newer = {**pod("a"), "status": {"phase": "Someone else's"}}
+    newer["metadata"] = {**newer["metadata"], "resourceVersion": "3"}
+    informer.apply_event({"type": "MODIFIED", "object": newer})
+    assert rv(mgr.cache.get(PODS, "ns/a")) == "3"  # the watch moved on: the store is the truth
+    informer.apply_event({"type": "MODIFIED", "object": pod("a")})  # never again the write
+    assert rv(mgr.cache.get(PODS, "ns/a")) == "1"
+
+
+def test_a_written_object_that_went_away_is_gone() -> None:
+    mgr = manager()
+    informer = mgr.informer_for(PODS)
+    informer.apply_list([pod("a")], "1")
+    mgr.cache.wrote(
+        PODS, "ns/a", "1", {**pod("a"), "metadata": {"name": "a", "resourceVersion": "2"}}
+    )
+    informer.apply_event({"type": "DELETED", "object": pod("a")})
+    assert mgr.cache.get(PODS, "ns/a") is None
+    mgr.cache.wrote(PODS, "ns/b", None, pod("b"))  # nothing known to start from: not kept
+    mgr.cache.wrote(PODS, "ns/a", "1", pod("a"))  # no newer version: not kept
+    informer.apply_event({"type": "ADDED", "object": pod("a")})
+    assert rv(mgr.cache.get(PODS, "ns/a")) == "1"
+
+
+def rv(obj: Obj | None) -> str:
+    assert obj is not None
+    return str(obj["metadata"]["resourceVersion"])
+
+
+def test_writes_in_a_row_are_read_back_while_the_watch_shows_any_version_before_them() -> None:
+    mgr = manager()
+    informer = mgr.informer_for(PODS)
+    informer.apply_list([pod("a")], "1")
+    at = {
+        v: {**pod("a"), "metadata": {**pod("a")["metadata"], "resourceVersion": v}} for v in "2345"
+    }
+    mgr.cache.wrote(PODS, "ns/a", "1", at["2"])
+    mgr.cache.wrote(PODS, "ns/a", "2", at["3"])  # the pass after read 2 back, wrote 3
+    assert rv(mgr.cache.get(PODS, "ns/a")) == "3"  # the watch shows 1
+    informer.apply_event({"type": "MODIFIED", "object": at["2"]})
+    assert rv(mgr.cache.get(PODS, "ns/a")) == "3"  # it shows 2: still behind
+    mgr.cache.wrote(PODS, "ns/a", "4", at["5"])  # from a version it did not write: a new chain
+    assert rv(mgr.cache.get(PODS, "ns/a")) == "2"  # 2 is not known to be older than 5
