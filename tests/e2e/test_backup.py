@@ -176,6 +176,18 @@ async def events_of(kube: KubeClient, namespace: str, name: str) -> list[Obj]:
     return [e for e in events if e["involvedObject"]["name"] == name]
 
 
+async def events_with(kube: KubeClient, namespace: str, name: str, *reasons: str) -> list[Obj]:
+    """The Events about `name` once every one of `reasons` is among them. A reconciler posts
+    its Events right after the write that made them true, so a test that saw the write may
+    list the Events a moment too early."""
+
+    async def posted() -> list[Obj] | None:
+        events = await events_of(kube, namespace, name)
+        return events if set(reasons) <= {e["reason"] for e in events} else None
+
+    return list(await eventually(posted, f"Events {', '.join(reasons)} about {name}"))
+
+
 def restorable(snapshot: Path, workdir: Path) -> int:
     """The snapshot's revision, once `etcdutl snapshot restore` (which checks the SHA-256
     trailer) accepted it."""

@@ -25,7 +25,7 @@ from tests.e2e.operator import (
     eventually,
     running_with,
 )
-from tests.e2e.test_backup import condition, events_of
+from tests.e2e.test_backup import condition, events_with
 from tests.e2e.test_fault_points import NAME, pvc_cluster
 
 pytestmark = pytest.mark.e2e
@@ -86,13 +86,12 @@ async def test_nospace_is_reported_then_cleared_by_defragmentation_and_disarming
         return status if done and await writable() else None
 
     await eventually(cleared, "the alarm cleared and writes working again", timeout=600)
-    events = await events_of(kube, namespace, NAME)
-    reasons = [e["reason"] for e in events]
+    # The steps' Events are posted by the reconcile pass after the maintenance task ended,
+    # which may come a moment after the writes work again (run 2 of five under load).
+    events = await events_with(kube, namespace, NAME, "Defragmented", "AlarmDisarmed")
     # The pass that saw the alarm reported it before maintenance started; compaction is
     # the planner's choice (only when the data in use does not fit).
-    assert "NoSpace" in reasons, reasons
-    for reason in ("Defragmented", "AlarmDisarmed"):
-        assert reason in reasons, reasons
+    assert "NoSpace" in [e["reason"] for e in events]
     defragmented = [e["message"] for e in events if e["reason"] == "Defragmented"]
     assert len(defragmented) >= 3, defragmented  # every member over the line, one at a time
     assert (

@@ -34,6 +34,7 @@ from tests.e2e.operator import (
     eventually,
     running_with,
 )
+from tests.e2e.test_backup import events_with
 from tests.e2e.test_fault_points import NAME, pvc_cluster
 from tests.e2e.test_heal import PhaseLog, members_by_name, with_tls
 from tests.e2e.writeload import WriteLoad
@@ -105,7 +106,8 @@ async def test_two_of_three_members_lost_with_their_data_recover_from_the_surviv
     for key, value in written.items():
         got = await asyncio.to_thread(etcdctl, "get", key, "--print-value-only")
         assert got.strip() == value, key
-    reasons = {e["reason"] for e in (await kube.list(EVENTS, namespace))["items"]}
-    assert {"QuorumRecoveryForceNewCluster", "QuorumRecoveryFinished"} <= reasons, reasons
+    # Posted right after the status write that ended the recovery: waited for.
+    finished = ("QuorumRecoveryForceNewCluster", "QuorumRecoveryFinished")
+    await events_with(kube, namespace, NAME, *finished)
     status = await cluster_status(kube, namespace, NAME)
     assert status["phase"] == "Running"

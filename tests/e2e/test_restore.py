@@ -41,6 +41,7 @@ from tests.e2e.test_backup import (
     condition,
     download,
     events_of,
+    events_with,
     local_s3,
     new_bucket,
     s3_secret,
@@ -167,9 +168,8 @@ async def test_seed_restore_replaces_the_members_with_the_backup_and_survives_cr
     assert await asyncio.to_thread(count, etcdctl, "/before/") == 20
     assert await asyncio.to_thread(count, etcdctl, "/after/") == 0
 
-    reasons = [e["reason"] for e in await events_of(kube, namespace, NAME)]
-    for reason in ("RestoreReplacing", "RestoreSeeding", "RestoreRestarting", "RestoreFinished"):
-        assert reason in reasons, reasons
+    steps = ("RestoreReplacing", "RestoreSeeding", "RestoreRestarting", "RestoreFinished")
+    await events_with(kube, namespace, NAME, *steps)
 
 
 async def test_a_bad_object_fails_the_restore_and_leaves_the_cluster_untouched(
@@ -208,8 +208,8 @@ async def test_a_bad_object_fails_the_restore_and_leaves_the_cluster_untouched(
 
         status = await eventually(refused, f"the restore refused with {reason}")
         assert not status.get("succeeded")
-        warnings = [e for e in await events_of(kube, namespace, NAME) if e["type"] == "Warning"]
-        assert reason in {e["reason"] for e in warnings}
+        events = await events_with(kube, namespace, NAME, reason)
+        assert {e["type"] for e in events if e["reason"] == reason} == {"Warning"}
         await asyncio.sleep(5)  # a cluster reconciler that wrongly acted would have started
         cluster = await cluster_status(kube, namespace, NAME)
         assert cluster.get("operation") is None and cluster.get("restoredFrom") is None
@@ -263,8 +263,8 @@ async def test_a_seed_whose_backup_vanished_says_why_and_restores_once_it_is_bac
     # The fetch program's own last line, through the seed's termination message.
     assert "fetch: BackupNotFound" in complete["message"], complete
     assert complete["status"] == "False"
-    warnings = [e for e in await events_of(kube, namespace, NAME) if e["type"] == "Warning"]
-    assert "SeedCannotStart" in {e["reason"] for e in warnings}
+    events = await events_with(kube, namespace, NAME, "SeedCannotStart")
+    assert {e["type"] for e in events if e["reason"] == "SeedCannotStart"} == {"Warning"}
     degraded = condition(await cluster_status(kube, namespace, NAME), "Degraded")
     assert degraded.get("reason") == "MemberCannotStart", degraded
 
