@@ -43,7 +43,9 @@ def local_env() -> dict[str, str]:
 def kubectl(local_env: dict[str, str]) -> Kubectl:
     """Runs kubectl against the local environment; check=False returns failures too."""
 
-    def run(*args: str, stdin: str | None = None, check: bool = True, timeout: float = 120):
+    def run(
+        *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             ["kubectl", *args],
             input=stdin,

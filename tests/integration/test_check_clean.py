@@ -77,7 +77,9 @@ class Leaks:
         self.mounts: list[Path] = []
         self.dirs: list[Path] = []
 
-    def spawn(self, *argv: str | Path, cwd: str | Path = "/", env: dict[str, str] | None = None):
+    def spawn(
+        self, *argv: str | Path, cwd: str | Path = "/", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [str(a) for a in argv],
             cwd=cwd,

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import pytest
 
@@ -438,8 +438,9 @@ async def test_pool_answers_from_the_member_that_is_up(etcd: LocalEtcd) -> None:
     members = etcd.cluster(3)
     pool = EtcdPool()  # the operator's timeout: the answer must not wait for it
     try:
-        statuses = list((await pool.statuses([m.endpoint for m in members], None)).values())
-        assert all(isinstance(s, EndpointStatus) for s in statuses)
+        answers = list((await pool.statuses([m.endpoint for m in members], None)).values())
+        assert all(isinstance(s, EndpointStatus) for s in answers)
+        statuses = cast(list[EndpointStatus], answers)  # as the assert just checked
         leader = statuses[0].leader
         followers = [m for m, s in zip(members, statuses, strict=True) if s.member_id != leader]
         hung = followers[0]

@@ -6,6 +6,8 @@ tests/integration/test_etcd_client.py, which provokes each on a real member).
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 import pytest
 
@@ -20,7 +22,7 @@ from controller.clients.etcd import (
     error_for,
 )
 
-Code = grpc.StatusCode
+Code: TypeAlias = grpc.StatusCode
 
 
 def dial(error: str) -> str:

@@ -27,9 +27,10 @@ def on_nodes(obs: Observed, down_since: datetime | None, **claims: str) -> Obser
 
 
 RUNNING = observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)))
+assert RUNNING.etcd is not None
 C_DOWN = replace(
     RUNNING,
-    etcd=replace(RUNNING.etcd, members=(member(A), member(B), member(C, up=False))),  # type: ignore[arg-type]
+    etcd=replace(RUNNING.etcd, members=(member(A), member(B), member(C, up=False))),
 )
 NODE_C = f"node-{C[-1]}"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -44,11 +44,12 @@ TLS = TLSView(client=TLSMaterial(b"ca", b"cert", b"key"))
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 
-def cluster(size: int = 3, **fields: Any) -> EtcdCluster:
+def cluster(size: int = 3, fields: Mapping[str, object] | None = None) -> EtcdCluster:
+    """The seed cluster at `size`, with `fields` (dotted path → value, or DELETE) set."""
     doc = load_seed(CLUSTER)
     set_field(doc, "metadata.namespace", "default")
     set_field(doc, "spec.size", size)
-    for path, value in fields.items():
+    for path, value in (fields or {}).items():
         set_field(doc, path, value)
     return EtcdCluster.model_validate(doc)
 
@@ -64,7 +65,7 @@ def bare(name: str) -> PodView:
     return replace(pod(name), claim=None)
 
 
-EMPTY_DIR = {"spec.pod.persistentVolumeClaimSpec": DELETE}
+EMPTY_DIR: Mapping[str, object] = {"spec.pod.persistentVolumeClaimSpec": DELETE}
 
 
 def peer(name: str) -> str:
@@ -91,11 +92,11 @@ def observed(
     members: tuple[MemberView, ...] | None = None,
     services: frozenset[str] = SERVICES,
     budget: int | None = 0,
-    **fields: Any,
+    fields: Mapping[str, object] | None = None,
 ) -> Observed:
     """A snapshot; budget 0 (the default) means the right one for `size` exists."""
     return Observed(
-        cluster=cluster(size, **fields),
+        cluster=cluster(size, fields),
         pods=pods,
         pvcs=tuple(p.name for p in pods) if pvcs is None else pvcs,
         services=services,
@@ -103,6 +104,12 @@ def observed(
         tls=TLS,
         etcd=None if members is None else EtcdView(members),
     )
+
+
+def pod_of(view: MemberView) -> str:
+    """The pod a member's peer URL names (every member() here names one)."""
+    assert view.pod is not None
+    return view.pod
 
 
 def peers(*names: str) -> tuple[tuple[str, str], ...]:
@@ -128,12 +135,12 @@ CASES: list[tuple[str, Observed, Action]] = [
     ),
     (
         "volumes but a spec without volumes: never bootstrap over them, wait",
-        observed(pvcs=(A,), **EMPTY_DIR),
+        observed(pvcs=(A,), fields=EMPTY_DIR),
         Wait(WaitReason.VOLUMES_WITHOUT_PODS),
     ),
     (
         "nothing left of a cluster that ran (emptyDir): say so, never bootstrap an empty one",
-        observed(**{"status.members.ready": [A, B, C]}, **EMPTY_DIR),
+        observed(fields={"status.members.ready": [A, B, C], **EMPTY_DIR}),
         AllMembersLost(),
     ),
     (
@@ -197,7 +204,7 @@ CASES: list[tuple[str, Observed, Action]] = [
         observed(
             pods=(bare(A), bare(B)),
             members=(member(A), member(B), member(C, up=False)),
-            **EMPTY_DIR,
+            fields=EMPTY_DIR,
         ),
         RemoveMember(IDS[C], C),
     ),
@@ -206,7 +213,7 @@ CASES: list[tuple[str, Observed, Action]] = [
         observed(
             pods=(bare(A),),
             members=(member(A), member(B, up=False), member(C, up=False)),
-            **EMPTY_DIR,
+            fields=EMPTY_DIR,
         ),
         Wait(WaitReason.QUORUM_AT_RISK),
     ),
@@ -250,7 +257,7 @@ CASES: list[tuple[str, Observed, Action]] = [
     ),
     (
         "paused: nothing",
-        observed(pods=(pod(A),), members=(member(A),), **{"spec.paused": True}),
+        observed(pods=(pod(A),), members=(member(A),), fields={"spec.paused": True}),
         Paused(),
     ),
     (
@@ -321,12 +328,14 @@ def test_learner_first_growth_to_three_takes_one_step_at_a_time() -> None:
     for new in (B, C):
         action = plan(obs, NOW)
         assert isinstance(action, AddLearner)
-        added = (*obs.etcd.members, member(new, learner=True, started=False))  # type: ignore[union-attr]
+        assert obs.etcd is not None
+        added = (*obs.etcd.members, member(new, learner=True, started=False))
         obs = replace(obs, etcd=EtcdView(added))
         action = plan(obs, NOW)
-        assert action == CreateMemberPod(new, tuple((m.pod, peer(m.pod)) for m in added))  # type: ignore[arg-type]
+        assert action == CreateMemberPod(new, tuple((pod_of(m), peer(pod_of(m))) for m in added))
         obs = replace(obs, pods=(*obs.pods, pod(new)), pvcs=(*obs.pvcs, new))
-        started = (*obs.etcd.members[:-1], member(new, learner=True))  # type: ignore[union-attr]
+        assert obs.etcd is not None
+        started = (*obs.etcd.members[:-1], member(new, learner=True))
         obs = replace(obs, etcd=EtcdView(started))
         action = plan(obs, NOW)
         assert action == PromoteLearner(IDS[new], new)

@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from api import ClusterStatus, Operation
+from api import ClusterPhase, ClusterStatus, Operation
 from controller.etcdcluster.actions import (
     Action,
     AddLearner,
@@ -92,6 +92,6 @@ def test_waits_carry_their_requeue_class() -> None:
 
 
 def test_status_patch_removes_cleared_fields() -> None:
-    body = wire_status(ClusterStatus(phase="Running"))
+    body = wire_status(ClusterStatus(phase=ClusterPhase.RUNNING))
     assert body["targetVersion"] is None and body["operation"] is None  # sent as null: removed
     assert body["phase"] == "Running" and body["conditions"] == []

@@ -4,6 +4,7 @@ then the steps continued from the record — never decided again."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -45,7 +46,7 @@ from tests.unit.test_etcdcluster_planner import (
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 POLICY = RecoveryPolicy(grace=timedelta(seconds=60))
-RAN = {"status.members.ready": [A, B, C]}
+RAN: Mapping[str, object] = {"status.members.ready": [A, B, C]}
 
 
 def answering(name: str, revision: int) -> MemberView:
@@ -78,7 +79,7 @@ def recorded(obs: Observed, phase: str, started: datetime, **inputs: str) -> Obs
 
 # Two of three members' pods and volumes destroyed: A survives alone, without quorum.
 LOST_TWO = no_quorum(
-    observed(pods=(pod(A),), pvcs=(A,), **RAN), answering(A, 40), silent(B), silent(C)
+    observed(pods=(pod(A),), pvcs=(A,), fields=RAN), answering(A, 40), silent(B), silent(C)
 )
 
 
@@ -91,12 +92,14 @@ def test_quorum_lost_for_good_is_recorded_at_once_naming_the_lost() -> None:
 
 
 def test_members_that_kept_their_volumes_are_restarted_not_recovered_from() -> None:
-    kept = no_quorum(observed(pods=(pod(A),), pvcs=(A, B, C), **RAN), answering(A, 40))
+    kept = no_quorum(observed(pods=(pod(A),), pvcs=(A, B, C), fields=RAN), answering(A, 40))
     assert plan(kept, NOW, POLICY) == RestartMember(B, ((A, peer(A)), (B, peer(B)), (C, peer(C))))
 
 
 def test_one_lost_of_three_is_not_quorum_loss() -> None:
-    obs = no_quorum(observed(pods=(pod(A), pod(B)), pvcs=(A, B), **RAN), answering(A, 4), silent(C))
+    obs = no_quorum(
+        observed(pods=(pod(A), pod(B)), pvcs=(A, B), fields=RAN), answering(A, 4), silent(C)
+    )
     action = plan(obs, NOW, POLICY)
     assert isinstance(action, Wait) and action.why is WaitReason.ETCD_UNREACHABLE
 
@@ -112,7 +115,7 @@ def test_the_grace_period_is_waited_out_and_quorum_coming_back_ends_it() -> None
 
 def test_the_survivor_with_the_highest_revision_is_recorded_before_any_deletion() -> None:
     obs = no_quorum(
-        observed(size=5, pods=(pod(A), pod(B)), pvcs=(A, B), **RAN),
+        observed(size=5, pods=(pod(A), pod(B)), pvcs=(A, B), fields=RAN),
         answering(A, 40),
         answering(B, 41),
         silent(C),
@@ -128,7 +131,7 @@ def test_the_survivor_with_the_highest_revision_is_recorded_before_any_deletion(
 
 def test_a_silent_member_holding_data_is_waited_for() -> None:
     obs = no_quorum(
-        observed(pods=(pod(A), pod(B, ready=False)), pvcs=(A, B), **RAN),
+        observed(pods=(pod(A), pod(B, ready=False)), pvcs=(A, B), fields=RAN),
         answering(A, 40),
         silent(B),
         silent(C),
@@ -140,7 +143,10 @@ def test_a_silent_member_holding_data_is_waited_for() -> None:
 
 def test_emptydir_survivors_are_not_restarted_the_user_is_told_to_restore() -> None:
     obs = no_quorum(
-        observed(pods=(bare(A),), **RAN, **EMPTY_DIR), answering(A, 9), silent(B), silent(C)
+        observed(pods=(bare(A),), fields={**RAN, **EMPTY_DIR}),
+        answering(A, 9),
+        silent(B),
+        silent(C),
     )
     assert isinstance(plan(obs, NOW, POLICY), RecordOperation)
     due = recorded(obs, DETECTED, NOW - timedelta(hours=1), lost=f"{B},{C}")
@@ -150,7 +156,7 @@ def test_emptydir_survivors_are_not_restarted_the_user_is_told_to_restore() -> N
 
 def test_the_recorded_survivor_is_forced_then_restarted_normally() -> None:
     inputs = {"lost": f"{B},{C}", "survivor": A, "revision": "40"}
-    base = observed(pods=(pod(A), pod(B)), pvcs=(A, B, C), **RAN)
+    base = observed(pods=(pod(A), pod(B)), pvcs=(A, B, C), fields=RAN)
     forcing = recorded(base, FORCE_NEW_CLUSTER, NOW, **inputs)
     assert plan(forcing, NOW, POLICY) == DeleteStrayPod(B)  # never the survivor's
     forcing = replace(forcing, pods=(pod(A),))

@@ -379,7 +379,7 @@ def test_a_backup_without_a_success_is_not_a_choice() -> None:
     assert newest_backup(cluster(), [failed]) is None
 
 
-LOST = observed(pods=(), pvcs=(), **{"status.members.ready": [A, B, C]})
+LOST = observed(pods=(), pvcs=(), fields={"status.members.ready": [A, B, C]})
 
 
 def test_a_cluster_that_lost_everything_restores_its_newest_backup() -> None:

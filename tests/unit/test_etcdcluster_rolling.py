@@ -3,6 +3,7 @@ leadership, in place on PVCs, by surge on emptyDir; one minor version at a time 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ from controller.etcdcluster.actions import (
     Wait,
     WaitReason,
 )
-from controller.etcdcluster.observe import PodView
+from controller.etcdcluster.observe import MemberView, PodView
 from controller.etcdcluster.planner import plan
 from controller.etcdcluster.rolling import refused_step
 from controller.etcdcluster.status import desired_status
@@ -39,7 +40,7 @@ from tests.unit.test_etcdcluster_planner import (
 )
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-UPGRADE = {"spec.version": "3.7.3"}
+UPGRADE: Mapping[str, object] = {"spec.version": "3.7.3"}
 
 
 def old(view: PodView) -> PodView:
@@ -47,7 +48,7 @@ def old(view: PodView) -> PodView:
     return replace(view, template=resources.template_hash(cluster()))
 
 
-def members(leader: int = 0xA) -> tuple:  # type: ignore[type-arg]
+def members(leader: int = 0xA) -> tuple[MemberView, ...]:
     return tuple(member(n, leader=leader) for n in (A, B, C))
 
 
@@ -68,19 +69,20 @@ def test_one_minor_at_a_time_upwards(current: str | None, target: str, refused: 
 
 
 def test_followers_are_rolled_first_in_place_on_pvcs() -> None:
-    obs = observed(pods=tuple(old(pod(n)) for n in (A, B, C)), members=members(), **UPGRADE)
+    obs = observed(pods=tuple(old(pod(n)) for n in (A, B, C)), members=members(), fields=UPGRADE)
     action = plan(obs, NOW)
     assert isinstance(action, StopMember) and action.pod == B and "3.7.3" in action.why
 
 
 def test_the_leader_hands_over_before_it_is_rolled() -> None:
-    new = cluster(**UPGRADE)
+    new = cluster(fields=UPGRADE)
     fresh = [
         replace(pod(n), version="3.7.3", template=resources.template_hash(new)) for n in (B, C)
     ]
-    obs = observed(pods=(old(pod(A)), *fresh), members=members(), **UPGRADE)
+    obs = observed(pods=(old(pod(A)), *fresh), members=members(), fields=UPGRADE)
     assert plan(obs, NOW) == MoveLeader(IDS[B], B)
-    handed = replace(obs, etcd=replace(obs.etcd, members=members(leader=0xB)))  # type: ignore[arg-type]
+    assert obs.etcd is not None
+    handed = replace(obs, etcd=replace(obs.etcd, members=members(leader=0xB)))
     assert plan(handed, NOW) == StopMember(
         A, "rolling to the current spec (version 3.6.16 → 3.7.3)"
     )
@@ -90,7 +92,7 @@ def test_an_unhealthy_member_stops_the_rollout() -> None:
     obs = observed(
         pods=tuple(old(pod(n)) for n in (A, B, C)),
         members=(member(A), member(B), member(C, up=False)),
-        **UPGRADE,
+        fields=UPGRADE,
     )
     action = plan(obs, NOW)
     assert isinstance(action, Wait) and action.why is WaitReason.UNHEALTHY
@@ -98,22 +100,21 @@ def test_an_unhealthy_member_stops_the_rollout() -> None:
 
 def test_emptydir_members_roll_by_surge_then_shrink_of_an_outdated_one() -> None:
     pods = tuple(old(bare(n)) for n in (A, B, C))
-    obs = observed(pods=pods, members=members(), **UPGRADE, **EMPTY_DIR)
+    obs = observed(pods=pods, members=members(), fields={**UPGRADE, **EMPTY_DIR})
     assert plan(obs, NOW) == AddLearner(peers(A, B, C))
-    new = cluster(**UPGRADE, **EMPTY_DIR)
+    new = cluster(fields={**UPGRADE, **EMPTY_DIR})
     d = "example-dddddddddd"
     surged = observed(
         size=3,
         pods=(*pods, replace(bare(d), version="3.7.3", template=resources.template_hash(new))),
         members=(*members(), member(d)),
-        **UPGRADE,
-        **EMPTY_DIR,
+        fields={**UPGRADE, **EMPTY_DIR},
     )
     assert plan(surged, NOW) == RemoveMember(IDS[C], C)  # outdated, not the leader
 
 
 def test_refused_versions_fail_the_spec_and_grow_nothing() -> None:
-    obs = observed(pods=(pod(A),), members=(member(A),), **{"spec.version": "3.8.0"})
+    obs = observed(pods=(pod(A),), members=(member(A),), fields={"spec.version": "3.8.0"})
     action = plan(obs, NOW)
     assert isinstance(action, BadSpec) and action.reason == "UpgradeRefused"
 
@@ -124,8 +125,8 @@ def test_pods_made_before_template_hashes_roll_only_for_versions() -> None:
 
 
 def test_a_rolling_cluster_reads_upgrading_with_the_versions() -> None:
-    obs = observed(pods=tuple(old(pod(n)) for n in (A, B, C)), members=members(), **UPGRADE)
-    status = desired_status(obs, plan(obs, NOW), ClusterStatus(phase="Running"), NOW)
+    obs = observed(pods=tuple(old(pod(n)) for n in (A, B, C)), members=members(), fields=UPGRADE)
+    status = desired_status(obs, plan(obs, NOW), ClusterStatus(phase=ClusterPhase.RUNNING), NOW)
     assert status.phase == ClusterPhase.UPGRADING
     assert (status.current_version, status.target_version) == ("3.6.16", "3.7.3")
     progressing = find_condition(status.conditions, "Progressing")

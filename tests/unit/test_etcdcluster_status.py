@@ -56,11 +56,15 @@ def test_running_at_size_with_ready_members() -> None:
 
 def test_growing_after_running_is_scaling() -> None:
     obs = observed(size=3, pods=(pod(A),), members=(member(A),))
-    status = desired_status(obs, AddLearner(peers(A)), ClusterStatus(phase="Running"), NOW)
+    status = desired_status(
+        obs, AddLearner(peers(A)), ClusterStatus(phase=ClusterPhase.RUNNING), NOW
+    )
     assert status.phase == ClusterPhase.SCALING
     scaling = find_condition(status.conditions, "Progressing")
     assert scaling is not None and scaling.reason == "ScalingUp"
-    creating = desired_status(obs, AddLearner(peers(A)), ClusterStatus(phase="Creating"), NOW)
+    creating = desired_status(
+        obs, AddLearner(peers(A)), ClusterStatus(phase=ClusterPhase.CREATING), NOW
+    )
     assert creating.phase == ClusterPhase.CREATING
 
 
@@ -76,7 +80,9 @@ def test_bad_spec_fails_with_a_reason_and_recovers() -> None:
 
 def test_shrinking_is_scaling_down_and_promoting_is_named() -> None:
     big = observed(size=1, pods=(pod(A), pod(B)), members=(member(A), member(B)))
-    status = desired_status(big, RemoveMember(IDS[B], B), ClusterStatus(phase="Running"), NOW)
+    status = desired_status(
+        big, RemoveMember(IDS[B], B), ClusterStatus(phase=ClusterPhase.RUNNING), NOW
+    )
     scaling = find_condition(status.conditions, "Progressing")
     assert scaling is not None and (scaling.reason, scaling.message) == (
         "ScalingDown",
@@ -89,11 +95,11 @@ def test_shrinking_is_scaling_down_and_promoting_is_named() -> None:
 
 
 def test_paused_generation_and_versions_are_reported() -> None:
-    obs = observed(pods=(pod(A),), members=(member(A),), **{"metadata.generation": 4})
+    obs = observed(pods=(pod(A),), members=(member(A),), fields={"metadata.generation": 4})
     status = desired_status(obs, Paused(), ClusterStatus(), NOW)
     assert status.control_paused and status.observed_generation == 4
     assert desired_status(obs, Steady(), status, NOW).control_paused is False
-    upgrading = observed(pods=(pod(A),), members=(member(A),), **{"spec.version": "3.7.3"})
+    upgrading = observed(pods=(pod(A),), members=(member(A),), fields={"spec.version": "3.7.3"})
     status = desired_status(upgrading, Steady(), ClusterStatus(), NOW)
     assert (status.current_version, status.target_version) == ("3.6.16", "3.7.3")
 
@@ -126,7 +132,7 @@ def test_failed_cluster_gets_one_warning_per_reason() -> None:
 def test_a_member_without_its_pod_degrades_a_running_cluster_never_scaling() -> None:
     obs = observed(pods=(pod(A), pod(B)), members=(member(A), member(B), member(C, up=False)))
     status = desired_status(
-        obs, RestartMember(C, peers(A, B, C)), ClusterStatus(phase="Running"), NOW
+        obs, RestartMember(C, peers(A, B, C)), ClusterStatus(phase=ClusterPhase.RUNNING), NOW
     )
     assert status.phase == ClusterPhase.DEGRADED
     degraded = find_condition(status.conditions, "Degraded")
@@ -137,7 +143,9 @@ def test_a_member_without_its_pod_degrades_a_running_cluster_never_scaling() -> 
     )
     progressing = find_condition(status.conditions, "Progressing")
     assert progressing is not None and progressing.reason == "Recovering"
-    assert status_events(ClusterStatus(phase="Running"), status)[0][1] == "MemberPodMissing"
+    assert (
+        status_events(ClusterStatus(phase=ClusterPhase.RUNNING), status)[0][1] == "MemberPodMissing"
+    )
 
 
 def test_quorum_lost_after_running_is_reported_with_the_members_down() -> None:
@@ -146,7 +154,7 @@ def test_quorum_lost_after_running_is_reported_with_the_members_down() -> None:
         local=EtcdView((member(A, leader=0), member(B, up=False), member(C, up=False))),
     )
     status = desired_status(
-        obs, RestartMember(B, peers(A, B, C)), ClusterStatus(phase="Running"), NOW
+        obs, RestartMember(B, peers(A, B, C)), ClusterStatus(phase=ClusterPhase.RUNNING), NOW
     )
     assert status.phase == ClusterPhase.DEGRADED
     available = find_condition(status.conditions, "Available")
@@ -157,7 +165,7 @@ def test_quorum_lost_after_running_is_reported_with_the_members_down() -> None:
 
 
 def test_every_member_lost_fails_and_says_what_to_do() -> None:
-    previous = ClusterStatus(phase="Running")
+    previous = ClusterStatus(phase=ClusterPhase.RUNNING)
     previous.set_members(ready=[A, B], unready=[C])
     status = desired_status(observed(), AllMembersLost(), previous, NOW)
     assert status.phase == ClusterPhase.FAILED and "EtcdRestore" in (status.reason or "")
@@ -169,7 +177,7 @@ def test_an_operator_that_cannot_reach_etcd_does_not_claim_quorum_lost() -> None
         observed(pods=(pod(A), pod(B), pod(C))), etcd_error="TLS: certificate not trusted"
     )
     status = desired_status(
-        obs, Wait(WaitReason.ETCD_UNREACHABLE), ClusterStatus(phase="Running"), NOW
+        obs, Wait(WaitReason.ETCD_UNREACHABLE), ClusterStatus(phase=ClusterPhase.RUNNING), NOW
     )
     available = find_condition(status.conditions, "Available")
     assert available is not None and available.reason == "EtcdUnreachable"

@@ -123,11 +123,17 @@ class FakeEvents:
         self.log.calls.append(("event", reason, message, type_, ref.name))
 
 
+def fake_executor(kube: FakeKube, etcd: FakeEtcd, events: FakeEvents) -> Executor:
+    """An Executor over the in-memory fakes, which are not the real clients: FakeKube has no
+    patch (PatchingKube adds it) nor a grace period on delete, FakeEtcd hands out FakeEtcdClient."""
+    return Executor(kube, etcd, events)  # type: ignore[arg-type]  # fakes for Kube and Etcd
+
+
 def executor(
     kube_fail: dict[tuple[str, str], ApiError] | None = None, etcd_error: Exception | None = None
 ) -> tuple[Executor, Log]:
     log = Log()
-    return Executor(FakeKube(log, kube_fail), FakeEtcd(log, etcd_error), FakeEvents(log)), log
+    return fake_executor(FakeKube(log, kube_fail), FakeEtcd(log, etcd_error), FakeEvents(log)), log
 
 
 def ip_pod(name: str, ip: str | None) -> PodView:
@@ -294,7 +300,7 @@ async def test_bootstrap_seed_is_alone_and_new_then_its_volume_then_an_event() -
 
 
 async def test_empty_dir_members_get_no_volume() -> None:
-    no_pvc = observed(**{"spec.pod.persistentVolumeClaimSpec": None})
+    no_pvc = observed(fields={"spec.pod.persistentVolumeClaimSpec": None})
     ex, log = executor()
     await ex.apply(no_pvc, BootstrapSeed(A))
     await ex.apply(no_pvc, CreateVolume(A))
@@ -339,7 +345,7 @@ async def test_reports_touch_nothing(report: Any) -> None:
 
 
 def test_cluster_ref_names_the_cluster() -> None:
-    obs = observed(**{"metadata.uid": "u-1", "metadata.resourceVersion": "7"})
+    obs = observed(fields={"metadata.uid": "u-1", "metadata.resourceVersion": "7"})
     ref = cluster_ref(obs.cluster)
     assert (ref.kind, ref.name, ref.namespace, ref.uid, ref.resource_version) == (
         "EtcdCluster",
@@ -407,13 +413,13 @@ async def test_a_failed_pod_is_deleted_without_an_event() -> None:
 
 async def test_the_disruption_budget_is_created_else_patched() -> None:
     log = Log()
-    ex = Executor(PatchingKube(log), FakeEtcd(log), FakeEvents(log))
+    ex = fake_executor(PatchingKube(log), FakeEtcd(log), FakeEvents(log))
     await ex.apply(ONE, ApplyDisruptionBudget(2))
     assert log.calls == [("create", "PodDisruptionBudget", "example")]
     assert log.objects["PodDisruptionBudget/example"] == resources.disruption_budget(ONE.cluster, 2)
     log = Log()
     exists = ApiError(409, {"reason": "AlreadyExists", "message": "exists"})
-    ex = Executor(
+    ex = fake_executor(
         PatchingKube(log, {("create", "PodDisruptionBudget"): exists}),
         FakeEtcd(log),
         FakeEvents(log),
@@ -428,7 +434,7 @@ async def test_the_disruption_budget_is_created_else_patched() -> None:
     )
     log = Log()
     denied = ApiError(403, {"reason": "Forbidden", "message": "no RBAC"})
-    ex = Executor(
+    ex = fake_executor(
         PatchingKube(log, {("create", "PodDisruptionBudget"): denied}),
         FakeEtcd(log),
         FakeEvents(log),
@@ -473,7 +479,7 @@ async def test_etcd_is_reached_with_the_operators_client_certificate() -> None:
             return await super().client(endpoint, tls)
 
     log = Log()
-    ex = Executor(FakeKube(log), Recording(log), FakeEvents(log))
+    ex = fake_executor(FakeKube(log), Recording(log), FakeEvents(log))
     await ex.apply(ONE, PromoteLearner(IDS[B], B))
     assert seen == [ONE.tls.client] and seen[0] is not None
 

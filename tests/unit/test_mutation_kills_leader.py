@@ -36,9 +36,14 @@ class Api:
 
     def __init__(self, error: ApiError | None = None):
         self.leases: dict[str, Obj] = {}
-        self.calls: list[tuple[str, Any, ...]] = []
+        self.calls: list[tuple[Any, ...]] = []
         self.error = error
         self.version = 10
+
+    def last_call(self) -> tuple[Any, ...]:
+        """The latest call; read through a method, as mypy keeps the type an earlier
+        `assert api.calls[-1] == (...)` narrowed `api.calls[-1]` to across later calls."""
+        return self.calls[-1]
 
     def _fail(self) -> None:
         if self.error is not None:
@@ -109,7 +114,7 @@ async def test_the_lease_is_created_read_and_replaced_with_its_resource_version(
     assert api.calls[-1] == ("get", LEASES, "operator-lease", "ns")
     renewed = await leases.update(LeaseRecord("a", 15, WHEN, WHEN, 1, "11"))
     assert renewed.resource_version == "12"
-    assert api.calls[-1][2]["metadata"] == {
+    assert api.last_call()[2]["metadata"] == {
         "name": "operator-lease",
         "namespace": "ns",
         "resourceVersion": "11",
@@ -232,7 +237,11 @@ async def test_a_candidate_retries_after_retry_period_plus_jitter() -> None:
     clock, leases = FakeClock(), MemoryLeaseStore()
     await leases.create(LeaseRecord("other", 15, WHEN, WHEN))
     me = elector(leases, clock)
-    task = asyncio.ensure_future(me.run(asyncio.Event().wait))
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(me.run(forever))
     try:
         await settle_loop()
         r = random.Random(1).random()

@@ -67,11 +67,11 @@ def test_outdated_members_come_in_name_order_and_a_lone_member_rolls_itself() ->
 
     upgrade = {"spec.version": "3.7.3"}
     obs = observed(pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)))
-    obs = replace(obs, cluster=observed(**upgrade).cluster)
+    obs = replace(obs, cluster=observed(fields=upgrade).cluster)
     backwards = EtcdView((member(C), member(B), member(A)))
     assert [v.pod for v in outdated_members(obs, backwards)] == [A, B, C]
 
-    alone = observed(size=1, pods=(pod(A),), members=(member(A),), **upgrade)
+    alone = observed(size=1, pods=(pod(A),), members=(member(A),), fields=upgrade)
     alone = replace(alone, budget=1)
     step = plan(alone, datetime(2026, 11, 30, tzinfo=UTC))
     assert step == StopMember(A, "rolling to the current spec (version 3.6.16 → 3.7.3)")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from controller.etcdcluster.actions import FinishOperation, RecordOperation, Wait, WaitReason
-from controller.etcdcluster.observe import EtcdView
+from controller.etcdcluster.observe import EtcdView, MemberView, Observed
 from controller.etcdcluster.planner import plan
 from controller.etcdcluster.recovery import (
     DETECTED,
@@ -33,11 +33,12 @@ INPUTS = {"lost": f"{B},{C}", "survivor": A, "revision": "40"}
 
 
 def test_lost_means_no_live_pod_and_no_volume_to_restart_from() -> None:
-    on_volumes = observed(pods=(pod(A),), pvcs=(B,), **RAN)  # A runs, B has its volume
+    on_volumes = observed(pods=(pod(A),), pvcs=(B,), fields=RAN)  # A runs, B has its volume
     assert lost_members(on_volumes, THREE) == [C]
-    without_volume = observed(pods=(pod(A),), pvcs=(), **RAN)  # A runs, but has no PVC
+    without_volume = observed(pods=(pod(A),), pvcs=(), fields=RAN)  # A runs, but has no PVC
     assert lost_members(without_volume, THREE) == [B, C]
-    empty_dir = observed(pods=(bare(A),), pvcs=(B,), **RAN, **EMPTY_DIR)  # a PVC is no data
+    # a PVC is no data
+    empty_dir = observed(pods=(bare(A),), pvcs=(B,), fields={**RAN, **EMPTY_DIR})
     assert lost_members(empty_dir, THREE) == [B, C]
 
 
@@ -49,7 +50,7 @@ def test_detection_names_the_lost_in_the_record_and_the_event() -> None:
 
 
 def test_forcing_waits_name_the_step() -> None:
-    base = recorded(observed(pvcs=(A,), **RAN), FORCE_NEW_CLUSTER, NOW, **INPUTS)
+    base = recorded(observed(pvcs=(A,), fields=RAN), FORCE_NEW_CLUSTER, NOW, **INPUTS)
     terminating = replace(base, pods=(replace(pod(A), terminating=True),))
     assert plan(terminating, NOW, POLICY) == Wait(WaitReason.RECOVERING, f"pod {A} is terminating")
     forced = replace(base, pods=(replace(pod(A), forced=True),))
@@ -63,7 +64,7 @@ def test_forcing_waits_name_the_step() -> None:
 
 
 def test_restarting_waits_name_the_step() -> None:
-    base = recorded(observed(pvcs=(A,), **RAN), RESTARTING, NOW, **INPUTS)
+    base = recorded(observed(pvcs=(A,), fields=RAN), RESTARTING, NOW, **INPUTS)
     terminating = replace(base, pods=(replace(pod(A), terminating=True),))
     assert plan(terminating, NOW, POLICY) == Wait(WaitReason.RECOVERING, f"pod {A} is terminating")
     starting = replace(base, pods=(pod(A),), etcd=None)  # no answer yet
@@ -76,7 +77,7 @@ def test_restarting_waits_name_the_step() -> None:
 
 def test_the_finish_names_survivor_and_revision() -> None:
     at_size = observed(
-        pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)), **RAN
+        pods=(pod(A), pod(B), pod(C)), members=(member(A), member(B), member(C)), fields=RAN
     )
     done = plan(recorded(at_size, REGROWING, NOW, **INPUTS), NOW, POLICY)
     assert done == FinishOperation(f"recovered from {A} at revision 40")
@@ -92,42 +93,42 @@ def test_the_grace_period_counts_from_the_record() -> None:
     )
 
 
-def due(obs: object, **inputs: str) -> object:
-    return recorded(obs, DETECTED, NOW - POLICY.grace, **inputs)  # type: ignore[arg-type]
+def due(obs: Observed, **inputs: str) -> Observed:
+    return recorded(obs, DETECTED, NOW - POLICY.grace, **inputs)
 
 
 def test_deciding_the_survivor_to_the_letter() -> None:
-    on_volumes = observed(pods=(pod(A), pod(B)), pvcs=(A, B), **RAN)
+    on_volumes = observed(pods=(pod(A), pod(B)), pvcs=(A, B), fields=RAN)
     back = replace(LOST_TWO, etcd=EtcdView((member(A), member(B), member(C))))
-    assert plan(due(back, lost=C), NOW, POLICY) == FinishOperation(  # type: ignore[arg-type]
+    assert plan(due(back, lost=C), NOW, POLICY) == FinishOperation(
         "quorum came back before the grace period ended"
     )
     nobody = replace(on_volumes, etcd=None, local=None)
-    assert plan(due(nobody, lost=C), NOW, POLICY) == Wait(  # type: ignore[arg-type]
+    assert plan(due(nobody, lost=C), NOW, POLICY) == Wait(
         WaitReason.QUORUM_LOST, "no surviving member answers"
     )
     holds_data = replace(on_volumes, etcd=None, local=EtcdView((answering(A, 9), silent(B))))
-    assert plan(due(holds_data, lost=C), NOW, POLICY) == Wait(  # type: ignore[arg-type]
+    assert plan(due(holds_data, lost=C), NOW, POLICY) == Wait(
         WaitReason.QUORUM_LOST, f"waiting for {B} (they hold data) to answer"
     )
     pod_only = replace(holds_data, pvcs=(A,))  # B's pod runs (no PVC): it may hold data too
-    assert isinstance(plan(due(pod_only, lost=C), NOW, POLICY), Wait)  # type: ignore[arg-type]
+    assert isinstance(plan(due(pod_only, lost=C), NOW, POLICY), Wait)
     no_volume = replace(
         on_volumes, pods=(pod(A),), pvcs=(), etcd=None, local=EtcdView((answering(A, 9),))
     )
-    assert plan(due(no_volume, lost=C), NOW, POLICY) == Wait(  # type: ignore[arg-type]
+    assert plan(due(no_volume, lost=C), NOW, POLICY) == Wait(
         WaitReason.QUORUM_LOST, "no member with data answers"
     )
 
 
 def test_the_survivor_is_the_highest_revision_with_data_then_the_last_name() -> None:
-    def decide(*views: object, pvcs: tuple[str, ...] = (A, B)) -> RecordOperation:
+    def decide(*views: MemberView, pvcs: tuple[str, ...] = (A, B)) -> RecordOperation:
         obs = replace(
-            observed(pods=(pod(A), pod(B)), pvcs=pvcs, **RAN),
+            observed(pods=(pod(A), pod(B)), pvcs=pvcs, fields=RAN),
             etcd=None,
-            local=EtcdView(views),  # type: ignore[arg-type]
+            local=EtcdView(views),
         )
-        action = plan(due(obs, lost=C), NOW, POLICY)  # type: ignore[arg-type]
+        action = plan(due(obs, lost=C), NOW, POLICY)
         assert isinstance(action, RecordOperation) and action.operation.phase == FORCE_NEW_CLUSTER
         return action
 
@@ -148,7 +149,7 @@ def test_the_grace_period_ends_exactly_on_time() -> None:
 
 
 # --- every Wait of the planner, reason and message: the reason decides when to look again -------
-def waits() -> list[tuple[str, object, Wait]]:
+def waits() -> list[tuple[str, Observed, Wait]]:
     from tests.unit.test_etcdcluster_planner import D
 
     stuck_a = pod(A, ready=False, stuck="etcd: ErrImagePull: no such image")
@@ -168,14 +169,14 @@ def waits() -> list[tuple[str, object, Wait]]:
         (
             "no answer after it ran",
             replace(
-                observed(pods=(pod(A, ready=False),), **{"status.members.ready": [A]}),
+                observed(pods=(pod(A, ready=False),), fields={"status.members.ready": [A]}),
                 etcd_error="connection refused",
             ),
             Wait(WaitReason.ETCD_UNREACHABLE, "connection refused"),
         ),
         (
             "volumes an emptyDir spec cannot use",
-            observed(pvcs=(A,), **EMPTY_DIR),
+            observed(pvcs=(A,), fields=EMPTY_DIR),
             Wait(
                 WaitReason.VOLUMES_WITHOUT_PODS,
                 "member volumes exist but the spec has no persistentVolumeClaimSpec to use them",
@@ -239,13 +240,15 @@ def waits() -> list[tuple[str, object, Wait]]:
 
 def test_every_wait_to_the_letter() -> None:
     for name, obs, want in waits():
-        assert plan(obs, NOW, POLICY) == want, name  # type: ignore[arg-type]
+        assert plan(obs, NOW, POLICY) == want, name
 
 
 def test_an_unknown_recovery_phase_waits_and_regrowing_needs_an_answer() -> None:
-    odd = recorded(observed(pods=(pod(A),), **RAN), "Sideways", NOW, **INPUTS)
+    odd = recorded(observed(pods=(pod(A),), fields=RAN), "Sideways", NOW, **INPUTS)
     assert plan(odd, NOW, POLICY) == Wait(
         WaitReason.UNKNOWN_OPERATION, "unknown QuorumRecovery phase Sideways"
     )
-    silent_cluster = recorded(observed(pods=(pod(A),), pvcs=(A,), **RAN), REGROWING, NOW, **INPUTS)
+    silent_cluster = recorded(
+        observed(pods=(pod(A),), pvcs=(A,), fields=RAN), REGROWING, NOW, **INPUTS
+    )
     assert not isinstance(plan(silent_cluster, NOW, POLICY), FinishOperation)

@@ -273,7 +273,7 @@ async def test_reports_are_remembered_per_cluster_and_forgotten_when_it_goes(
 def test_the_status_patch_is_json_with_the_apis_field_names() -> None:
     started = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     status = ClusterStatus(
-        phase="Running", operation=Operation(type="QuorumRecovery", started_at=started)
+        phase=ClusterPhase.RUNNING, operation=Operation(type="QuorumRecovery", started_at=started)
     )
     body = wire_status(status)
     json.dumps(body)  # every value is JSON already (times as strings)
@@ -296,6 +296,6 @@ async def test_a_recorded_decision_is_durable_before_the_fault_point(
 
 
 def test_the_status_patch_has_exactly_the_status_fields() -> None:
-    body = wire_status(ClusterStatus(phase="Running"))
+    body = wire_status(ClusterStatus(phase=ClusterPhase.RUNNING))
     fields = {f.alias or name for name, f in ClusterStatus.model_fields.items()}
     assert set(body) == fields

@@ -74,8 +74,9 @@ def test_quorum_lost_after_running() -> None:
 
 
 def test_a_bad_spec_fails_while_a_leader_still_serves() -> None:
+    assert AT_SIZE.etcd is not None
     previous = desired_status(
-        observed(size=5, pods=AT_SIZE.pods, members=AT_SIZE.etcd.members),  # type: ignore[union-attr]
+        observed(size=5, pods=AT_SIZE.pods, members=AT_SIZE.etcd.members),
         Steady(),
         RUNNING,
         NOW,
@@ -102,7 +103,8 @@ def test_an_operation_is_recorded_shown_as_recovering_then_cleared() -> None:
 def test_an_upgrade_reads_upgrading_with_one_member_down_and_degraded_with_two() -> None:
     upgrade = {"spec.version": "3.7.3"}
     old = [replace(pod(n), template=None) for n in (A, B, C)]
-    rolling = observed(pods=tuple(old), members=AT_SIZE.etcd.members, **upgrade)  # type: ignore[union-attr]
+    assert AT_SIZE.etcd is not None
+    rolling = observed(pods=tuple(old), members=AT_SIZE.etcd.members, fields=upgrade)
     status = desired_status(rolling, Steady(), RUNNING, NOW)
     assert status.phase == ClusterPhase.UPGRADING
     assert cond(status, "Progressing") == ("True", "Upgrading", "3.6.16 → 3.7.3: 3 members to go")
@@ -116,7 +118,8 @@ def test_an_upgrade_reads_upgrading_with_one_member_down_and_degraded_with_two()
 
 def test_members_from_an_older_spec_are_named_while_rolling() -> None:
     stale = replace(pod(B), template="an-older-template")
-    obs = observed(pods=(pod(A), stale, pod(C)), members=AT_SIZE.etcd.members)  # type: ignore[union-attr]
+    assert AT_SIZE.etcd is not None
+    obs = observed(pods=(pod(A), stale, pod(C)), members=AT_SIZE.etcd.members)
     obs = replace(obs, pods=(replace(pod(A), template=obs.template), stale, pod(C)))
     status = desired_status(obs, Steady(), RUNNING, NOW)
     assert cond(status, "Progressing") == (

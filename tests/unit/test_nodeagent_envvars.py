@@ -1,10 +1,11 @@
 """Container environments: order, expansion and references."""
 
 import base64
+from collections.abc import Mapping
 
 import pytest
 from nodeagent.downward import PodFacts
-from nodeagent.envvars import EnvError, build_env, referenced_objects
+from nodeagent.envvars import EnvError, Obj, build_env, referenced_objects
 
 POD = {
     "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"app": "etcd"}},
@@ -15,7 +16,11 @@ SECRET = {"data": {"password": base64.b64encode(b"s3cret").decode()}}
 CM = {"data": {"mode": "fast", "level": "3"}}
 
 
-def env_of(container: dict, secrets=None, cms=None) -> dict[str, str]:
+def env_of(
+    container: dict,
+    secrets: Mapping[str, Obj | None] | None = None,
+    cms: Mapping[str, Obj | None] | None = None,
+) -> dict[str, str]:
     return build_env(
         container,
         POD,

@@ -3,7 +3,14 @@
 from pathlib import Path
 
 import pytest
-from nodeagent.images import ImagePullError, ImageTable, builtin_rules, parse_ref, rules_from_config
+from nodeagent.images import (
+    ImagePullError,
+    ImageRule,
+    ImageTable,
+    builtin_rules,
+    parse_ref,
+    rules_from_config,
+)
 
 ROOT = Path("/checkout")
 STATE = Path("/state")
@@ -23,7 +30,7 @@ class FakeApplets:
         self.made.append((program, bin_dir))
 
 
-def table(rules=None, applets: FakeApplets | None = None) -> ImageTable:
+def table(rules: list[ImageRule] | None = None, applets: FakeApplets | None = None) -> ImageTable:
     placeholders = {"root": str(ROOT), "local": str(ROOT / ".local"), "state": str(STATE)}
     fake = applets or FakeApplets({Path("/bin/busybox")})
     return ImageTable(
