@@ -45,6 +45,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy bench  # scripts, not packages: their own run
+	$(VENV)/bin/mypy tests/unit tests/integration
 	$(PY) hack/check-imports.py
 
 unit: venv
