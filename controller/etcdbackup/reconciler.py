@@ -52,7 +52,6 @@ from controller.runtime.cache import Cache
 from controller.runtime.events import WARNING, EventRecorder, ObjectRef
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
-from controller.runtime.store import join_key
 from controller.runtime.tasks import EnsureTask, Tasks, task_view
 
 log = logging.getLogger(__name__)
@@ -176,11 +175,15 @@ class EtcdBackupReconciler:
         before, after = wire_status(backup.status), wire_status(status)
         if before == after:
             return
-        before_rv = backup.metadata.resource_version
-        written = await patch_status(
-            self.kube, ETCD_BACKUPS, backup.namespace, backup.name, before_rv, after
+        await patch_status(
+            self.kube,
+            ETCD_BACKUPS,
+            backup.namespace,
+            backup.name,
+            backup.metadata.resource_version,
+            after,
+            cache=self.cache,
         )
-        self.cache.wrote(ETCD_BACKUPS, join_key(backup.namespace, backup.name), before_rv, written)
 
     def _task_view(self, task: str) -> TaskView | None:
         def crashed(error: str) -> Outcome:  # a bug, not an S3 or etcd failure

@@ -59,7 +59,6 @@ from controller.runtime.events import EventRecorder
 from controller.runtime.faults import fault_point
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
-from controller.runtime.store import join_key
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +142,14 @@ class EtcdClusterReconciler:
         before, after = wire_status(cluster.status), wire_status(status)
         if before == after:
             return
-        before_rv = cluster.metadata.resource_version
-        written = await patch_status(
-            self.kube, ETCD_CLUSTERS, cluster.namespace, cluster.name, before_rv, after
-        )
-        self.cache.wrote(
-            ETCD_CLUSTERS, join_key(cluster.namespace, cluster.name), before_rv, written
+        await patch_status(
+            self.kube,
+            ETCD_CLUSTERS,
+            cluster.namespace,
+            cluster.name,
+            cluster.metadata.resource_version,
+            after,
+            cache=self.cache,
         )
         for type_, reason, message in status_events(cluster.status, status, action):
             await self.events.record(cluster_ref(cluster), type_, reason, message)

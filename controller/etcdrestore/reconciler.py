@@ -59,7 +59,6 @@ from controller.runtime.cache import Cache
 from controller.runtime.events import EventRecorder, ObjectRef
 from controller.runtime.reconcile import Result, TerminalError
 from controller.runtime.status import StaleObject, patch_status
-from controller.runtime.store import join_key
 from controller.runtime.tasks import EnsureTask, Tasks, task_view
 
 log = logging.getLogger(__name__)
@@ -193,12 +192,15 @@ class EtcdRestoreReconciler:
         before, after = wire_status(restore.status), wire_status(status)
         if before == after:
             return restore
-        before_rv = restore.metadata.resource_version
         written = await patch_status(
-            self.kube, ETCD_RESTORES, restore.namespace, restore.name, before_rv, after
+            self.kube,
+            ETCD_RESTORES,
+            restore.namespace,
+            restore.name,
+            restore.metadata.resource_version,
+            after,
+            cache=self.cache,
         )
-        key = join_key(restore.namespace, restore.name)
-        self.cache.wrote(ETCD_RESTORES, key, before_rv, written)
         for type_, reason, message in condition_events(restore.status, status):
             await self.events.record(ref(restore), type_, reason, message)
         return EtcdRestore.model_validate(written)
