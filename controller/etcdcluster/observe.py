@@ -60,8 +60,8 @@ OPERATOR_CA, OPERATOR_CERT, OPERATOR_KEY = (
 )
 ETCD_DEADLINE = 8.0  # the whole etcd observation of one cluster
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
-# Container states a pod does not leave by itself (the user must fix the spec or the image).
 LAST_WORDS = 400  # characters of a failed container's last line shown in the status
+# Container states a pod does not leave by itself (the user must fix the spec or the image).
 STUCK_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName",
      "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
