@@ -106,7 +106,7 @@ def plan(obs: Observed, now: datetime, policy: RecoveryPolicy = DEFAULT_POLICY) 
         if pod.node in lost:
             return ForceDeletePod(pod.name, pod.node)
     for pod in obs.live_pods:
-        if pod.claim and pod.claim not in obs.pvcs:
+        if pod.claim and pod.claim not in obs.pvcs and _volume_never_used(obs, pod.name):
             return CreateVolume(pod.claim)
     for pod in obs.live_pods:
         if pod.phase == "Failed":
@@ -159,6 +159,18 @@ def _without_etcd(obs: Observed, stuck: list[PodView], now: datetime) -> Action:
     if ran_before(obs):
         return restore.from_backup(obs, now) or AllMembersLost()
     return BootstrapSeed(naming.seed_member_name(cluster))
+
+
+def _volume_never_used(obs: Observed, pod: str) -> bool:
+    """Whether the pod's missing volume may be made anew, empty: only when its member never
+    started, i.e. the executor made the pod and stopped before the volume (pod first). A
+    started member's volume held its data: missing, it was deleted, and the watch of Pods
+    may lag the one of PVCs (seen under load: the pod still Running in the cache). An empty
+    volume then would let that member vote again having forgotten its log."""
+    if obs.etcd is None:
+        return not ran_before(obs)  # the seed of a cluster that never served
+    view = next((v for v in obs.etcd.members if v.pod == pod), None)
+    return view is not None and not view.member.started
 
 
 def ran_before(obs: Observed) -> bool:

@@ -209,15 +209,17 @@ class SimCache:
         self.secrets = secrets
         self.frozen: dict[Resource, list[Obj]] | None = None
 
-    def freeze(self) -> None:
-        self.frozen = {res: self._objects(res) for res in (PODS, PVCS, SERVICES, PDBS)}
+    def freeze(self, kinds: tuple[Resource, ...] = (PODS, PVCS, SERVICES, PDBS)) -> None:
+        """Serve `kinds` as they are now (the other informers go on following the API)."""
+        self.frozen = {res: self._objects(res) for res in kinds}
 
     def thaw(self) -> None:
         self.frozen = None
 
     def by_index(self, res: Resource, index: str, value: str) -> list[Obj]:
         assert index == BY_CLUSTER
-        objs = self.frozen[res] if self.frozen is not None else self._objects(res)
+        frozen = self.frozen or {}
+        objs = frozen[res] if res in frozen else self._objects(res)
         return [o for o in objs if owning_cluster(o) == value]
 
     def _objects(self, res: Resource) -> list[Obj]:

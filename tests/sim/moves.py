@@ -31,6 +31,7 @@ class Kind(StrEnum):
     LAG = "lag"  # the operator's cache misses every change of the next 1 + n % 3 passes
     ROLL = "roll"  # the user changes the pod policy: every member is rolled
     UPGRADE = "upgrade"  # the user asks for the next minor etcd version
+    LOSE_VOLUME = "lose-volume"  # the n-th pod's disk is lost; the pods watch lags 1 + n % 3
 
 
 Event = tuple[Kind, int]
@@ -61,6 +62,8 @@ def happen(world: World, event: Event) -> None:
             world.delete(pods[n % len(pods)])
         case Kind.EVICT if pods:
             world.evict(pods[n % len(pods)])
+        case Kind.LOSE_VOLUME if pods:
+            world.lose_volume(pods[n % len(pods)], 1 + n % 3)
         case Kind.RESTART_ALL:
             world.restart_all()
         case Kind.LAG:
@@ -69,7 +72,7 @@ def happen(world: World, event: Event) -> None:
             world.change_pod_policy(n)
         case Kind.UPGRADE:
             world.upgrade()
-        case Kind.START | Kind.KILL | Kind.DELETE | Kind.EVICT:
+        case Kind.START | Kind.KILL | Kind.DELETE | Kind.EVICT | Kind.LOSE_VOLUME:
             pass  # no pod yet
     world.safety.check_world()
 

@@ -72,8 +72,14 @@ class Safety:
             self._broken(f"seed pod {pod.name} created while the cluster has members")
 
     def before_boot(self, pod: SimPod, data: DataDir) -> None:
-        if pod.initial_state == "new" and data.member_id is None and self.etcd.members:
+        if data.member_id is not None:
+            return
+        if pod.initial_state == "new" and self.etcd.members:
             self._broken(f"{pod.name} bootstrapped a second cluster beside the existing one")
+        joining = self.etcd.by_peer_url(pod.peer_url)
+        if pod.initial_state == "existing" and joining is not None and joining.name:
+            # Real etcd lets it join: it would vote again having forgotten its log.
+            self._broken(f"{pod.name} restarts a started member on an empty data dir")
 
     def check_world(self) -> None:
         """Invariants of the state itself, after every event and pass."""

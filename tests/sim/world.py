@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from api import EtcdCluster
 from controller.clients.etcd import EtcdClientError
+from controller.common.resources import PODS
 from controller.etcdcluster import naming
 from controller.etcdcluster.executor import Etcd, Executor, Outcome
 from controller.etcdcluster.observe import Observed, observe, secret_names
@@ -165,6 +166,21 @@ class World:
             self.kill(pod)
             pod.empty_dir.destroy()
 
+    def lose_volume(self, pod: SimPod, passes: int) -> None:
+        """The pod's disk is lost: its PVC and its pod are deleted (the PVC goes once the pod
+        has), and the operator's watch of pods lags the one of PVCs for `passes` passes: its
+        cache shows the pod running without a volume. Only while a quorum of voters keeps its
+        data (else it is disaster recovery)."""
+        pvc = self.kube.pvcs.get(pod.claim) if pod.claim else None
+        if pvc is None or pod.terminating or not self._quorum_keeps_data(without=pod):
+            return
+        if not self._lagging:  # an informer already behind on every kind stays so
+            self.cache.freeze(kinds=(PODS,))
+        self._lagging = max(self._lagging, passes)
+        pvc.terminating = True
+        self.delete(pod)
+        self.kube.reap(pods=True)
+
     def restart_all(self, survivable: bool = True) -> None:
         """Every pod is deleted at once (nodes rebooted), as far as etcd survives it unless
         `survivable` is false."""
@@ -175,12 +191,15 @@ class World:
         """Losing the pod leaves the data of a quorum of voters. Always so on PVCs; with
         emptyDir the pod's data goes with it, and an etcd that lost a majority of its
         members' data needs disaster recovery (a backup): not what these tests are about."""
-        if self.pvc:
-            return True
+        return self.pvc or self._quorum_keeps_data(without=pod)
+
+    def _quorum_keeps_data(self, without: SimPod) -> bool:
+        """The pods other than `without` still up hold the data of a quorum of voters."""
         kept = {
-            p.empty_dir.member_id
+            data.member_id
             for p in self.kube.pods.values()
-            if p is not pod and not p.terminating and not p.evicted
+            if p is not without and not p.terminating and not p.evicted
+            if (data := self.kube.data_dir(p)) is not None
         }
         voters = self.etcd.voters
         return sum(m.id in kept for m in voters) >= quorum(len(voters))

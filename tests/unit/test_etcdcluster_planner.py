@@ -154,6 +154,27 @@ CASES: list[tuple[str, Observed, Action]] = [
         CreateVolume(A),
     ),
     (
+        "a learner that never started lost nothing: create its volume",
+        observed(
+            pods=(pod(A), pod(B)),
+            pvcs=(A,),
+            members=(member(A), member(B, learner=True, started=False)),
+        ),
+        CreateVolume(B),
+    ),
+    (
+        "a started member's volume is gone, its pod's deletion not seen yet: no empty volume",
+        observed(
+            pods=(pod(A), pod(B), pod(C)), pvcs=(A, B), members=(member(A), member(B), member(C))
+        ),
+        Steady(),
+    ),
+    (
+        "the volume is gone and etcd does not answer in a cluster that ran: no empty volume",
+        observed(pods=(pod(A),), pvcs=(), fields={"status.members.ready": [A]}),
+        Wait(WaitReason.ETCD_UNREACHABLE),
+    ),
+    (
         "healthy and short: add a learner",
         observed(pods=(pod(A),), members=(member(A),)),
         AddLearner(peers(A)),

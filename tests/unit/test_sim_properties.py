@@ -44,8 +44,8 @@ LIVELY = (
     Kind.RESIZE,
     Kind.LAG,
 )
-# Pods lost underneath the operator (deleted, evicted, every one at once) while it resizes:
-# members come back on their volumes, or are replaced when their data went with the pod.
+# Pods lost underneath the operator (deleted, evicted, with their disk, all at once) while it
+# resizes: members come back on their volumes, or are replaced when their data went with them.
 LOSSY = (
     *[Kind.START_ALL] * 3,
     *[Kind.TICK] * 2,
@@ -53,6 +53,7 @@ LOSSY = (
     Kind.KILL,
     Kind.DELETE,
     Kind.EVICT,
+    Kind.LOSE_VOLUME,
     Kind.RESTART_ALL,
     Kind.RESIZE,
     Kind.ROLL,
