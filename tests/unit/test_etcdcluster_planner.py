@@ -37,8 +37,9 @@ from controller.etcdcluster.planner import (
 )
 from tests.seed import CLUSTER, DELETE, load_seed, set_field
 
-A, B, C, D = (f"example-{c * 10}" for c in "abcd")
-IDS = {A: 0xA, B: 0xB, C: 0xC, D: 0xD}
+A, B, C, D, E = (f"example-{c * 10}" for c in "abcde")
+IDS = {A: 0xA, B: 0xB, C: 0xC, D: 0xD, E: 0xE}
+FIVE = (A, B, C, D, E)
 SERVICES = frozenset({"example", "example-client"})
 TLS = TLSView(client=TLSMaterial(b"ca", b"cert", b"key"))
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -275,6 +276,16 @@ CASES: list[tuple[str, Observed, Action]] = [
             budget=3,
         ),
         ApplyDisruptionBudget(2),
+    ),
+    (
+        "grown to 5: a drain may take two, never three",
+        observed(
+            size=5,
+            pods=tuple(pod(n) for n in FIVE),
+            members=tuple(member(n) for n in FIVE),
+            budget=2,
+        ),
+        ApplyDisruptionBudget(3),
     ),
     (
         "paused: nothing",

@@ -151,7 +151,8 @@ def test_emptydir_survivors_are_not_restarted_the_user_is_told_to_restore() -> N
     assert isinstance(plan(obs, NOW, POLICY), RecordOperation)
     due = recorded(obs, DETECTED, NOW - timedelta(hours=1), lost=f"{B},{C}")
     action = plan(due, NOW, POLICY)
-    assert isinstance(action, Wait) and "EtcdRestore" in action.message
+    assert isinstance(action, Wait) and action.why is WaitReason.QUORUM_LOST
+    assert "EtcdRestore" in action.message
 
 
 def test_the_recorded_survivor_is_forced_then_restarted_normally() -> None:
