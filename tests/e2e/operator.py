@@ -57,7 +57,7 @@ class Operator:
 
     Like a Deployment's pod, it is started again when it exits because it lost its Lease (a
     deposed leader exits by design; on a loaded 2-core machine a renewal can miss its
-    deadline). One started with fault points is not: its exit is what the test waits for.
+    deadline), also one started with fault points: it still has its point to reach.
     """
 
     def __init__(
@@ -69,9 +69,9 @@ class Operator:
         self.restarts = 0
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # a restart and stop() never interleave
+        self._first_offset = log_path.stat().st_size if log_path.exists() else 0
         self.proc = self._start()
-        if not faults:
-            threading.Thread(target=self._supervise, daemon=True).start()
+        threading.Thread(target=self._supervise, daemon=True).start()
 
     def _start(self) -> subprocess.Popen[bytes]:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -112,6 +112,17 @@ class Operator:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    async def crash(self, point: str) -> None:
+        """Waits for this operator, started with `<point>:crash`, to die there."""
+        marker = f"fault injected: crashing at {point}".encode()
+
+        def crashed() -> bool:
+            with self._lock, self.log_path.open("rb") as log:  # not while it is restarted
+                log.seek(self._first_offset)  # its own runs: the log file is the test's
+                return self.proc.poll() is not None and marker in log.read()
+
+        await eventually(lambda: asyncio.to_thread(crashed), f"a crash at {point}")
 
 
 async def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
@@ -168,7 +179,13 @@ class Etcdctl:
         scheme = "https" if certs else "http"
         self.certs = certs  # the client certificates' directory (a WriteLoad wants it too)
         self.env = {**os.environ, **env, "IN_CLUSTER_NAMESPACE": ns}
-        self.args = [f"--endpoints={scheme}://{name}-client.{ns}.svc:2379"]
+        # etcdctl's 2 s dial and 5 s command timeouts are short on a loaded machine (DNS,
+        # TLS, an election); no call is retried but those that wait for something.
+        self.args = [
+            f"--endpoints={scheme}://{name}-client.{ns}.svc:2379",
+            "--dial-timeout=15s",
+            "--command-timeout=60s",
+        ]
         if certs:
             self.args += [
                 f"--cacert={certs}/etcd-client-ca.crt",

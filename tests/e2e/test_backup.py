@@ -48,7 +48,6 @@ from tests.seed import BACKUP, CLUSTER, load_seed, set_field
 
 pytestmark = pytest.mark.e2e
 KEY = "etcd.backup"
-PATIENT = ("--dial-timeout=15s", "--command-timeout=60s")  # etcdctl on a loaded machine
 INTERVAL = 5  # seconds; the seed says 125
 ETCDUTL = ROOT / ".local" / "bin" / "etcd-3.6" / "etcdutl"
 VERSITYGW = ROOT / ".local" / "bin" / "versitygw"
@@ -149,7 +148,7 @@ def write_keys(etcdctl: Etcdctl, count: int, prefix: str, value_bytes: int = 0) 
     )
     script = f'N=$1 P=$2; shift 2; for i in $(seq "$N"); do {value} >/dev/null || exit 1; done'
     proc = subprocess.run(
-        [IN_CLUSTER, "bash", "-c", script, "_", str(count), prefix, *etcdctl.args, *PATIENT],
+        [IN_CLUSTER, "bash", "-c", script, "_", str(count), prefix, *etcdctl.args],
         env=etcdctl.env,
         capture_output=True,
         text=True,
@@ -274,10 +273,14 @@ async def test_seed_periodic_backup_keeps_the_newest_by_revision_across_lengths(
         if e["reason"] == "BackupSucceeded"
         and (m := re.match(rf"s3://{bucket}/(\S+):", e["message"]))
     ]
-    parsed = [p for p in (parse_periodic(KEY, n) for n in written) if p is not None]
-    assert len(parsed) == len(written) > 4, written
+    # Stopped, the operator may have cut its latest backup between the upload and the pass
+    # that posts its Event, or before its prune: that object counts too, and one may be left
+    # over the four. Never pruned: any of the newest four.
+    taken = {*written, *left}
+    parsed = [p for p in (parse_periodic(KEY, n) for n in taken) if p is not None]
+    assert len(parsed) == len(taken) > 4, written
     newest = sorted(parsed, key=lambda p: (p.revision, p.taken), reverse=True)[:4]
-    assert left == sorted(p.name for p in newest)
+    assert {p.name for p in newest} <= set(left) and len(left) <= 5, left
     assert newest[0].revision == 101
     assert {len(str(p.revision)) for p in parsed} == {1, 2, 3}  # _v9_, _v10_, _v100_ ...
     assert sorted(written)[-4:] != left, "string order would have kept the same"
@@ -546,8 +549,7 @@ async def test_operator_killed_mid_backup_then_one_backup_and_the_interval_no_bu
     apply(kubectl, doc)
 
     crashing = backup_operator(operators, namespace, faults="backup-mid-upload:crash")
-    await eventually(lambda: asyncio.to_thread(lambda: crashing.proc.poll() is not None), "a crash")
-    assert "fault injected: crashing at backup-mid-upload" in crashing.log()
+    await crashing.crash("backup-mid-upload")
     (left_behind,) = await s3.pending_uploads(bucket, "")  # a part stored, no object
     assert parse_periodic(KEY, left_behind.key) is not None
     assert await s3.list_objects(bucket, "") == []

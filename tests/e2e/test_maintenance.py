@@ -47,7 +47,7 @@ def fill_until_nospace(etcdctl: Etcdctl) -> int:
     echo never; exit 1
     """
     proc = subprocess.run(
-        [IN_CLUSTER, "bash", "-c", script, "_", *etcdctl.args, "--command-timeout=30s"],
+        [IN_CLUSTER, "bash", "-c", script, "_", *etcdctl.args],
         env={**etcdctl.env, "ERR": f"/tmp/nospace-{os.getpid()}.err"},
         capture_output=True,
         text=True,
@@ -57,6 +57,7 @@ def fill_until_nospace(etcdctl: Etcdctl) -> int:
     return int(proc.stdout.split()[-1])
 
 
+@pytest.mark.timeout(900)  # a cluster, a fill to NOSPACE, then up to 600 s for the clearing
 async def test_nospace_is_reported_then_cleared_by_defragmentation_and_disarming(
     kube: KubeClient,
     namespace: str,

@@ -34,11 +34,13 @@ from tests.e2e.writeload import WriteLoad
 pytestmark = pytest.mark.e2e
 
 
-def leader_name(etcdctl: Etcdctl) -> str:
-    """The name of the member that leads, as the members report it."""
+def leader_name(etcdctl: Etcdctl) -> str | None:
+    """The name of the member that leads, as the members report it; None while they
+    disagree (an election under way)."""
     statuses = json.loads(etcdctl("endpoint", "status", "--cluster", "-w", "json"))
     leaders = {s["Status"]["leader"] for s in statuses}
-    assert len(leaders) == 1, f"members disagree on the leader: {statuses}"
+    if len(leaders) != 1:
+        return None
     leader = f"{leaders.pop():x}"
     return next(name for name, member in members_by_name(etcdctl).items() if member == leader)
 
@@ -59,7 +61,9 @@ async def test_killed_etcd_process_comes_back_as_the_same_member(
     etcdctl, _ = await running_tls_cluster(kube, namespace, kubectl, local_env, operators, tmp_path)
     certs = etcdctl.certs
     before = await asyncio.to_thread(members_by_name, etcdctl)
-    victim = await asyncio.to_thread(leader_name, etcdctl)
+    victim = await eventually(
+        lambda: asyncio.to_thread(leader_name, etcdctl), "the members to agree on a leader"
+    )
     pod = await kube.get(PODS, victim, namespace)
     uid, restarts = pod["metadata"]["uid"], etcd_restarts(pod)
 

@@ -138,7 +138,8 @@ async def test_fully_down_cluster_costs_one_bounded_pass_while_others_progress(
 
     print(f"passes over the fully-down cluster: {', '.join(f'{p:.1f}s' for p in passes)}")
     assert passes, "no pass over the frozen cluster was logged as slow"
-    assert max(passes) <= ETCD_DEADLINE + 2.0  # one deadline (plus the cache work), not 2 x 5 s
+    # One deadline, plus the status write and Event on a loaded API server: never two.
+    assert max(passes) < 2 * ETCD_DEADLINE
 
 
 async def test_member_that_cannot_pull_its_image_is_reported(

@@ -97,6 +97,7 @@ class AvailabilityLog:
         return self.seen
 
 
+@pytest.mark.timeout(900)  # two 3-member rolls, each waiting for the 60 s Secret refresh
 async def test_renewed_certificates_and_a_replaced_ca_reach_members_and_operator(
     kube: KubeClient,
     namespace: str,
