@@ -60,6 +60,23 @@ async def wait_gone(kube: KubeClient, ns: str, name: str, timeout: float = TIMEO
     raise AssertionError(f"pod {ns}/{name} was never deleted")
 
 
+async def wait_log(
+    kubectl: Callable[..., subprocess.CompletedProcess[str]],
+    ns: str,
+    name: str,
+    written: Callable[[str], bool],
+    timeout: float = 60.0,
+) -> str:
+    """The pod's log once `written(log)` holds, or as it is at the timeout (the caller asserts):
+    a container is Ready or Running before its script has written anything."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logged = kubectl("logs", "-n", ns, name).stdout
+        if written(logged) or time.monotonic() > deadline:
+            return logged
+        await asyncio.sleep(1.0)
+
+
 def is_ready(pod: Obj) -> bool:
     return any(
         c["type"] == "Ready" and c["status"] == "True"

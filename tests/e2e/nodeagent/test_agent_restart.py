@@ -6,7 +6,6 @@ the shared agent is left alone.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.e2e.nodeagent.pods import (
     pod,
     process_alive,
     wait_gone,
+    wait_log,
     wait_pod,
 )
 from tests.e2e.nodeagent.throwaway import ThrowawayAgent, running_agent, wait_node_ready
@@ -63,13 +63,8 @@ async def test_killed_agent_restarts_its_pods_and_a_terminated_one_stops_them(
     second = await wait_pod(kube, namespace, "survivor", restarted, "restarted by the new agent")
     assert not process_alive(first_pid)
     assert second["status"]["podIP"] == first["status"]["podIP"]
-    logged = ""
-    for _ in range(60):  # Ready once started: the script may not have written yet
-        logged = kubectl("logs", "-n", namespace, "survivor").stdout.strip()
-        if logged:
-            break
-        await asyncio.sleep(1)
-    assert logged == "starts=2"
+    logged = await wait_log(kubectl, namespace, "survivor", lambda log: log.strip() != "")
+    assert logged.strip() == "starts=2"
     assert "agent restarted" in container(second, "main")["lastState"]["terminated"]["message"]
 
     second_pid = container_pid(agent.state, second, "main")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 
 import pytest
 
 from controller.clients.kube import PODS, PVCS, SECRETS, KubeClient
-from tests.e2e.nodeagent.pods import busybox, is_ready, phase, pod, wait_gone, wait_pod
+from tests.e2e.nodeagent.pods import (
+    busybox,
+    is_ready,
+    phase,
+    pod,
+    wait_gone,
+    wait_log,
+    wait_pod,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -41,15 +48,8 @@ async def test_secret_tls_files_appear_read_only_at_the_mount_path(
     await kube.create(PODS, manifest, namespace)
     await wait_pod(kube, namespace, "tls", is_ready, "Ready")
 
-    def output() -> list[str]:
-        return kubectl("logs", "-n", namespace, "tls").stdout.splitlines()
-
-    lines = output()
-    for _ in range(60):  # the script may still be writing
-        if "ca" in lines:
-            break
-        await asyncio.sleep(1)
-        lines = output()
+    logged = await wait_log(kubectl, namespace, "tls", lambda log: "ca" in log.splitlines())
+    lines = logged.splitlines()
     assert lines[:3] == sorted(TLS_FILES)
     assert lines[3:] == ["CERT PEM", "read-only", namespace, "token", "ca"]
 
