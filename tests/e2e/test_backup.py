@@ -280,11 +280,12 @@ async def test_seed_periodic_backup_keeps_the_newest_by_revision_across_lengths(
     parsed = [p for p in (parse_periodic(KEY, n) for n in taken) if p is not None]
     assert len(parsed) == len(taken) > 4, written
     newest = sorted(parsed, key=lambda p: (p.revision, p.taken), reverse=True)[:4]
-    assert {p.name for p in newest} <= set(left) and len(left) <= 5, left
+    newest_names = {p.name for p in newest}
+    assert newest_names <= set(left) and len(left) <= 5, left
     assert newest[0].revision == 101
     assert {len(str(p.revision)) for p in parsed} == {1, 2, 3}  # _v9_, _v10_, _v100_ ...
     by_string = set(sorted(taken)[-4:])  # what CoreOS's string-sorted retention keeps
-    assert by_string != {p.name for p in newest}, "string order would have kept the same"
+    assert by_string != newest_names, "string order would have kept the same"
     assert await s3.pending_uploads(bucket, "") == []
 
     status = await backup_status(kube, namespace, name)

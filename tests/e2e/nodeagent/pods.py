@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.clients.kube import PODS, ApiError, KubeClient
+from tests.conftest import Kubectl
 
 Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,7 +62,7 @@ async def wait_gone(kube: KubeClient, ns: str, name: str, timeout: float = TIMEO
 
 
 async def wait_log(
-    kubectl: Callable[..., subprocess.CompletedProcess[str]],
+    kubectl: Kubectl,
     ns: str,
     name: str,
     written: Callable[[str], bool],
